@@ -1,0 +1,66 @@
+"""aiosessions: async-first session management.
+
+Sessions that expire on time, stay isolated per tenant, survive concurrent
+requests without losing writes, and run in process or on Redis.
+"""
+
+from .config import Settings
+from .enums import ProtocolType, ProviderType, SessionStatus, TokenType
+from .errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    InvalidIdentifierError,
+    InvalidInputError,
+    InvalidKeyError,
+    InvalidMetadataError,
+    InvalidTTLError,
+    InvalidValueTypeError,
+    ProviderError,
+    SessionError,
+)
+from .keyvalue import KeyValueSession, get_session, session
+from .manager import SessionManager
+from .models import CSRFTokenInfo, SessionMetadata
+from .security.ids import generate_session_id
+from .stores import (
+    MemoryStore,
+    RedisStore,
+    Store,
+    create_store,
+    get_default_store,
+    set_default_store,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendUnavailableError",
+    "CSRFTokenInfo",
+    "ConfigurationError",
+    "InvalidIdentifierError",
+    "InvalidInputError",
+    "InvalidKeyError",
+    "InvalidMetadataError",
+    "InvalidTTLError",
+    "InvalidValueTypeError",
+    "KeyValueSession",
+    "MemoryStore",
+    "ProtocolType",
+    "ProviderError",
+    "ProviderType",
+    "RedisStore",
+    "SessionError",
+    "SessionManager",
+    "SessionMetadata",
+    "SessionStatus",
+    "Settings",
+    "Store",
+    "TokenType",
+    "__version__",
+    "create_store",
+    "generate_session_id",
+    "get_default_store",
+    "get_session",
+    "session",
+    "set_default_store",
+]

@@ -1,0 +1,104 @@
+"""Checking and encoding custom metadata for session records.
+
+Each metadata key becomes its own record field holding the value as JSON,
+so a merge writes only the keys it changes (two requests merging different
+keys both keep their writes) and a counter is a plain integer field the
+store can increment atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import InvalidMetadataError, InvalidValueTypeError
+from .stores.base import META_PREFIX
+
+__all__ = [
+    "MAX_METADATA_BYTES",
+    "MAX_METADATA_KEYS",
+    "check_metadata_key",
+    "decode_metadata",
+    "encode_metadata",
+]
+
+MAX_METADATA_KEYS = 256
+"""Most custom metadata keys written in one call."""
+
+MAX_METADATA_BYTES = 64 * 1024
+"""Largest custom metadata written in one call, as UTF-8 JSON."""
+
+_MAX_KEY_LENGTH = 256
+
+
+def check_metadata_key(key: object) -> str:
+    """Return the record field for metadata *key*.
+
+    Raises:
+        InvalidValueTypeError: *key* is not a ``str``.
+        InvalidMetadataError: it is empty, too long or has control chars.
+    """
+    if not isinstance(key, str):
+        raise InvalidValueTypeError("metadata key", key, "str")
+    if not key or len(key) > _MAX_KEY_LENGTH:
+        raise InvalidMetadataError(
+            "metadata key", key, f"must be 1 to {_MAX_KEY_LENGTH} characters"
+        )
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+        raise InvalidMetadataError(
+            "metadata key", key, "control characters are not allowed"
+        )
+    return META_PREFIX + key
+
+
+def _refuse(value: object) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def encode_metadata(data: object) -> dict[str, str]:
+    """Return the record fields for *data*, each value as compact JSON.
+
+    Raises:
+        InvalidValueTypeError: *data* is not a mapping.
+        InvalidMetadataError: a key is unusable, a value is not JSON (NaN
+            and infinities included), or the whole is too large.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidValueTypeError("metadata", data, "a dict")
+    if len(data) > MAX_METADATA_KEYS:
+        raise InvalidMetadataError(
+            "metadata", f"<{len(data)} keys>", f"more than {MAX_METADATA_KEYS} keys"
+        )
+    fields: dict[str, str] = {}
+    size = 0
+    for key, value in data.items():
+        field = check_metadata_key(key)
+        try:
+            text = json.dumps(
+                value,
+                ensure_ascii=False,
+                allow_nan=False,
+                separators=(",", ":"),
+                default=_refuse,
+            )
+            size += len(text.encode("utf-8")) + len(field)
+        except (TypeError, ValueError, RecursionError, UnicodeError) as exc:
+            raise InvalidMetadataError(
+                f"metadata value for {key!r}", value, f"not JSON: {exc}"
+            ) from exc
+        if size > MAX_METADATA_BYTES:
+            raise InvalidMetadataError(
+                "metadata", f"<{len(data)} keys>", f"over {MAX_METADATA_BYTES} bytes"
+            )
+        fields[field] = text
+    return fields
+
+
+def decode_metadata(fields: Mapping[str, str]) -> dict[str, Any]:
+    """Return the custom metadata held in record *fields*."""
+    return {
+        name[len(META_PREFIX) :]: json.loads(text)
+        for name, text in fields.items()
+        if name.startswith(META_PREFIX)
+    }

@@ -1,0 +1,84 @@
+"""How sandboxes, users and session ids become store keys.
+
+Tenant isolation lives here. Every manager key has the form::
+
+    <prefix>:s:<sandbox>:{<session id>}
+
+The sandbox is percent-encoded, so no sandbox string can contain the ``:``
+that ends it, a glob character that widens a SCAN, or a brace that changes
+a Redis Cluster hash slot; two different sandboxes never share a key. The
+session id sits in the hash tag, so a tenant's sessions spread over the
+cluster while each session's keys stay in one slot.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from .errors import InvalidIdentifierError, InvalidValueTypeError
+
+__all__ = ["DEFAULT_PREFIX", "MAX_IDENTIFIER_LENGTH", "KeySpace", "check_identifier"]
+
+DEFAULT_PREFIX = "aiosessions"
+MAX_IDENTIFIER_LENGTH = 256
+"""Longest sandbox or user id accepted, in characters."""
+
+
+def check_identifier(field: str, value: object) -> str:
+    """Return *value* if it is a usable sandbox or user id.
+
+    Raises:
+        InvalidValueTypeError: *value* is not a ``str``.
+        InvalidIdentifierError: it is empty, longer than
+            :data:`MAX_IDENTIFIER_LENGTH`, or holds control characters.
+    """
+    if not isinstance(value, str):
+        raise InvalidValueTypeError(field, value, "str")
+    if not value:
+        raise InvalidIdentifierError(field, value, "must not be empty")
+    if len(value) > MAX_IDENTIFIER_LENGTH:
+        raise InvalidIdentifierError(
+            field, value, f"longer than {MAX_IDENTIFIER_LENGTH} characters"
+        )
+    if any(unicodedata.category(ch)[0] == "C" for ch in value):
+        raise InvalidIdentifierError(
+            field, value, "control, format or unassigned characters are not allowed"
+        )
+    return value
+
+
+def encode(value: str) -> str:
+    """Percent-encode everything but ``A-Z a-z 0-9 _ . - ~`` (injective)."""
+    return quote(value, safe="", errors="strict")
+
+
+@dataclass(frozen=True)
+class KeySpace:
+    """The keys of one sandbox."""
+
+    sandbox_id: str
+    prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        check_identifier("sandbox_id", self.sandbox_id)
+        check_identifier("key_prefix", self.prefix)
+
+    @property
+    def session_prefix(self) -> str:
+        """Common start of every session key of this sandbox."""
+        return f"{self.prefix}:s:{encode(self.sandbox_id)}:"
+
+    def session(self, session_id: str) -> str:
+        """Return the key of a session id that already passed the shape check."""
+        return f"{self.session_prefix}{{{session_id}}}"
+
+    def session_pattern(self) -> str:
+        """Return a SCAN pattern matching every session key of this sandbox."""
+        return f"{glob_escape(self.session_prefix)}*"
+
+
+def glob_escape(value: str) -> str:
+    """Escape the characters that Redis's glob patterns give meaning to."""
+    return "".join(f"\\{ch}" if ch in "*?[]\\^-" else ch for ch in value)

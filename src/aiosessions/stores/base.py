@@ -1,0 +1,252 @@
+"""The contract every store keeps.
+
+A store holds string values under string keys, each with an optional expiry,
+and *session records*: small string-to-string maps whose lifecycle rules run
+inside the store, so that each session operation is one atomic step there.
+
+Record fields (single letters keep records small)::
+
+    c   created, Unix ms            a   deadline, Unix ms (movable by extend)
+    l   last access, Unix ms        x   hard cap on ``a``, Unix ms (optional)
+    i   idle timeout, ms (optional) u   user id (optional)
+    :K  custom metadata key K, its value as JSON
+
+Times inside records come from the store's own clock (Redis ``TIME``, or
+``time.time()`` in memory), so app servers with skewed clocks agree. A
+record's expiry is ``min(i, a - now)``: the idle timeout slides on every
+validation, never past the deadline, and the deadline never passes the cap.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidKeyError, InvalidTTLError, InvalidValueTypeError
+
+__all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_KEY_LENGTH",
+    "MAX_TTL_MS",
+    "SessionRecord",
+    "Store",
+    "check_key",
+    "check_value",
+    "ttl_to_ms",
+]
+
+MAX_KEY_LENGTH = 1024
+"""Longest key accepted, in characters."""
+
+MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000
+"""Longest expiry accepted (100 years, in ms); every backend can hold it."""
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+META_PREFIX = ":"
+"""Record fields that hold custom metadata start with this."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A session record as read from the store.
+
+    ``now_ms`` is the store's clock at the read, ``ttl_ms`` the time left
+    before the record expires, both in milliseconds.
+    """
+
+    fields: dict[str, str]
+    ttl_ms: int
+    now_ms: int
+
+
+def check_key(key: object) -> str:
+    """Return *key* if a store can take it.
+
+    Raises:
+        InvalidValueTypeError: *key* is not a ``str``.
+        InvalidKeyError: it is empty, longer than :data:`MAX_KEY_LENGTH`
+            characters, or holds ASCII control characters.
+    """
+    if not isinstance(key, str):
+        raise InvalidValueTypeError("key", key, "str")
+    if not key:
+        raise InvalidKeyError("key", key, "must not be empty")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidKeyError("key", key, f"longer than {MAX_KEY_LENGTH} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+        raise InvalidKeyError("key", key, "control characters are not allowed")
+    return key
+
+
+def check_value(value: object) -> str:
+    """Return *value* if it is a ``str``; raise :class:`InvalidValueTypeError`."""
+    if not isinstance(value, str):
+        raise InvalidValueTypeError("value", value, "str")
+    return value
+
+
+def ttl_to_ms(ttl: object, field: str = "ttl", unit_ms: int = 1000) -> int:
+    """Convert a duration of *ttl* units (``unit_ms`` ms each) to whole ms.
+
+    Fractions round up, so a tiny positive duration never becomes zero.
+
+    Raises:
+        InvalidValueTypeError: *ttl* is not an ``int`` or ``float`` (a
+            ``bool`` is refused).
+        InvalidTTLError: it is zero, negative, NaN, infinite, or longer
+            than :data:`MAX_TTL_MS`.
+    """
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
+        raise InvalidValueTypeError(field, ttl, "an int or float duration")
+    if isinstance(ttl, float) and not math.isfinite(ttl):
+        raise InvalidTTLError(field, ttl, "must be a finite number")
+    if ttl <= 0:
+        raise InvalidTTLError(field, ttl, "must be greater than zero")
+    if ttl * unit_ms > MAX_TTL_MS:
+        raise InvalidTTLError(
+            field, ttl, f"longer than the {MAX_TTL_MS // 1000} s the stores can hold"
+        )
+    return max(1, math.ceil(ttl * unit_ms))
+
+
+class Store(ABC):
+    """Where sessions and key-value data live.
+
+    Implementations must make each method one atomic step in the store and
+    raise :class:`~aiosessions.errors.ProviderError` (or its subclass
+    :class:`~aiosessions.errors.BackendUnavailableError`) when the store
+    fails; a failure is never reported as a missing key. Arguments arrive
+    already checked by :func:`check_key`, :func:`check_value` and
+    :func:`ttl_to_ms`.
+    """
+
+    #: The provider name, as ``SESSION_PROVIDER`` spells it.
+    provider: str = ""
+
+    # -- key-value --------------------------------------------------------
+
+    @abstractmethod
+    async def get(self, key: str) -> str | None:
+        """Return the value under *key*, or ``None`` if absent or expired."""
+
+    @abstractmethod
+    async def set(self, key: str, value: str, ttl_ms: int | None = None) -> None:
+        """Store *value* under *key*, expiring after *ttl_ms* (never if None)."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> bool:
+        """Remove *key*; return whether it existed."""
+
+    @abstractmethod
+    async def exists(self, key: str) -> bool:
+        """Return whether *key* holds a live value or record."""
+
+    @abstractmethod
+    async def pttl(self, key: str) -> int | None:
+        """Return the ms left before *key* expires.
+
+        ``None`` if the key is absent, ``-1`` if it never expires.
+        """
+
+    @abstractmethod
+    async def pexpire(self, key: str, ttl_ms: int) -> bool:
+        """Make *key* expire after *ttl_ms*; return whether it existed."""
+
+    # -- session records --------------------------------------------------
+
+    @abstractmethod
+    async def session_create(
+        self,
+        key: str,
+        fields: Mapping[str, str],
+        lifetime_ms: int,
+        idle_ms: int | None,
+        cap_ms: int | None,
+    ) -> bool:
+        """Create a record unless *key* exists; return whether it was created.
+
+        The store sets ``c``, ``l``, ``a`` (now + *lifetime_ms*, at most the
+        cap), ``x`` (now + *cap_ms*) and ``i`` from its own clock; *fields*
+        holds ``u`` and custom metadata.
+        """
+
+    @abstractmethod
+    async def session_touch(
+        self, key: str, refresh_ms: int | None = None, user_id: str | None = None
+    ) -> bool:
+        """Validate a record: record the access and slide its idle expiry.
+
+        With *refresh_ms*, the record must belong to *user_id* (``None``: to
+        no user); its deadline then moves to now + *refresh_ms*, never past
+        the cap. Returns whether the record is live (and, when refreshing,
+        owned by *user_id*); a ``False`` answer changed nothing.
+        """
+
+    @abstractmethod
+    async def session_read(self, key: str) -> SessionRecord | None:
+        """Return the record under *key* without touching it."""
+
+    @abstractmethod
+    async def session_update(
+        self, key: str, fields: Mapping[str, str], replace: bool
+    ) -> bool:
+        """Write custom metadata *fields* into a live record.
+
+        With *replace*, custom fields not in *fields* are removed first. The
+        expiry is left as it is. Returns ``False``, writing nothing, when
+        the record does not exist: an update never brings a session back.
+        """
+
+    @abstractmethod
+    async def session_incr(self, key: str, field: str, amount: int) -> int | None:
+        """Add *amount* to the integer metadata *field*; return the new value.
+
+        A missing field counts from 0. Returns ``None`` when the record does
+        not exist.
+
+        Raises:
+            InvalidMetadataError: the field does not hold an integer, or
+                the result leaves the signed 64-bit range.
+        """
+
+    @abstractmethod
+    async def session_extend(self, key: str, add_ms: int) -> int | None:
+        """Move a record's deadline *add_ms* later, never past its cap.
+
+        Returns the ms left before expiry, or ``None`` if the record does
+        not exist.
+        """
+
+    # -- housekeeping -----------------------------------------------------
+
+    @abstractmethod
+    async def count(self, prefix: str) -> int:
+        """Return how many live keys start with *prefix*."""
+
+    @abstractmethod
+    async def cleanup(self) -> int:
+        """Reclaim expired entries now; return how many were reclaimed."""
+
+    @abstractmethod
+    async def ping(self) -> float:
+        """Round-trip to the store; return the latency in seconds."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Release connections; the store may be used again afterwards."""
+
+    def describe(self) -> dict[str, Any]:
+        """Return a JSON-safe description, free of secrets."""
+        return {"provider": self.provider}
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
