@@ -109,8 +109,10 @@ class ProviderError(SessionError):
     def __init__(self, message: str, *, store: str = "", operation: str = "") -> None:
         self.store = store
         self.operation = operation
-        where = f" [{operation} on {store}]" if store or operation else ""
-        super().__init__(f"{message}{where}")
+        context = " ".join(
+            part for part in (operation, f"on {store}" if store else "") if part
+        )
+        super().__init__(f"{message} [{context}]" if context else message)
 
 
 class BackendUnavailableError(ProviderError):

@@ -93,6 +93,8 @@ class RedisStore(Store):
         retry_backoff: base of the exponential backoff, in seconds.
         tls_insecure: skip certificate checks (development only).
         tls_ca_file: CA bundle that signs the server's certificate.
+        client_name: shown by ``CLIENT LIST``, so operators can tell the
+            library's connections apart.
         **connection_options: passed to redis-py's connection pool.
     """
 
@@ -109,6 +111,7 @@ class RedisStore(Store):
         retry_backoff: float = 0.05,
         tls_insecure: bool = False,
         tls_ca_file: str | None = None,
+        client_name: str | None = "aiosessions",
         **connection_options: Any,
     ) -> None:
         scheme = url.split("://", 1)[0].lower() if "://" in url else ""
@@ -133,6 +136,7 @@ class RedisStore(Store):
             # Retrying is ours to decide: redis-py's own retry would repeat
             # counters and extensions whose reply was lost.
             "retry": Retry(NoBackoff(), 0),
+            "client_name": client_name,
         }
         if scheme == "rediss":
             if tls_insecure:
