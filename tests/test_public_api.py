@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 import aiosessions
@@ -54,3 +57,26 @@ def test_stores_module_resolves_redis_lazily() -> None:
     assert stores.RedisStore is aiosessions.RedisStore
     with pytest.raises(AttributeError, match="NoSuchThing"):
         stores.NoSuchThing  # noqa: B018
+
+
+def test_memory_store_works_without_the_redis_extra() -> None:
+    script = (
+        "import sys; sys.modules['redis'] = None\n"
+        "import asyncio, aiosessions\n"
+        "m = aiosessions.SessionManager('x', store=aiosessions.MemoryStore())\n"
+        "sid = asyncio.run(m.allocate_session())\n"
+        "assert asyncio.run(m.validate_session(sid))\n"
+        "try:\n"
+        "    aiosessions.RedisStore\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert "pip install 'aiosessions[redis]'" in done.stdout
+
+
+def test_top_level_unknown_attribute_raises() -> None:
+    with pytest.raises(AttributeError, match="nothing_here"):
+        aiosessions.nothing_here  # noqa: B018

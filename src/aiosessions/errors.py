@@ -8,8 +8,8 @@ Every error the library raises on purpose derives from :class:`SessionError`::
     │   ├── InvalidKeyError         a key the store cannot take
     │   ├── InvalidTTLError         zero, negative, NaN, infinite or too large
     │   ├── InvalidMetadataError    not JSON, too large, or not a counter
-    │   └── InvalidIdentifierError  a sandbox or user id that is not allowed
-    ├── InvalidValueTypeError (TypeError)
+    │   ├── InvalidIdentifierError  a sandbox or user id that is not allowed
+    │   └── InvalidValueTypeError (TypeError)  a value of the wrong type
     └── ProviderError               the store failed
         └── BackendUnavailableError the store could not be reached
 
@@ -87,15 +87,16 @@ class InvalidIdentifierError(InvalidInputError):
     """A sandbox or user id is empty, too long, or holds control characters."""
 
 
-class InvalidValueTypeError(SessionError, TypeError):
-    """A value has a type the store does not take (values are ``str``)."""
+class InvalidValueTypeError(InvalidInputError, TypeError):
+    """A value has a type the store does not take (values are ``str``).
+
+    Also a :class:`TypeError`, as Python code expects of a wrong type.
+    """
 
     def __init__(self, field: str, value: object, expected: str) -> None:
-        self.field = field
-        self.value = value
+        self.expected = expected
         super().__init__(
-            f"{field} must be {expected}, got {type(value).__name__}"
-            f" ({short_repr(value)})"
+            field, value, f"must be {expected}, not {type(value).__name__}"
         )
 
 

@@ -137,10 +137,8 @@ class SessionManager:
 
         key = self._key(session_id)
         if key is not None and await self.store.session_touch(
-            key, lifetime_ms, user_id
+            key, lifetime_ms, user_id, fields
         ):
-            if fields:
-                await self.store.session_update(key, fields, replace=False)
             logger.debug("session refreshed %s", fingerprint(str(session_id)))
             return str(session_id)
 

@@ -163,6 +163,15 @@ class TestRecords:
         left = await store.pttl(REC)
         assert left is not None and left > 50_000
 
+    async def test_refresh_merges_fields_in_the_same_step(self, store: Store) -> None:
+        await store.session_create(REC, {"u": "a", ":k": "1"}, 1_000, None, None)
+        assert await store.session_touch(REC, 60_000, "a", {":j": "2"})
+        assert not await store.session_touch(REC, 60_000, "b", {":z": "3"})
+        record = await store.session_read(REC)
+        assert record is not None
+        assert record.fields[":k"] == "1" and record.fields[":j"] == "2"
+        assert ":z" not in record.fields
+
     async def test_refresh_of_an_anonymous_record(self, store: Store) -> None:
         await store.session_create(REC, {}, 1_000, None, None)
         assert not await store.session_touch(REC, 60_000, "alice")

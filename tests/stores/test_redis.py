@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from collections.abc import Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,6 +19,7 @@ from aiosessions import (
     get_session,
 )
 from aiosessions.stores.redis import RedisStore, redact_url
+from tests.servers import RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -138,6 +140,23 @@ class TestOutage:
         assert "s3cr3t-pw" not in str(caught.value)
         assert "s3cr3t-pw" not in repr(store)
         assert "s3cr3t-pw" not in str(store.describe())
+
+    async def test_wrong_password_is_not_an_outage(
+        self, redis_server_factory: Callable[..., RedisServer]
+    ) -> None:
+        server = redis_server_factory(password="right-pw")
+        wrong = f"redis://:wrong-pw@127.0.0.1:{server.port}/0"
+        store = RedisStore(wrong, retries=3)
+
+        with pytest.raises(ProviderError, match="credentials") as caught:
+            await store.get("k")
+        assert not isinstance(caught.value, BackendUnavailableError)
+        assert "wrong-pw" not in str(caught.value)
+
+        right = RedisStore(server.url)
+        await right.set("k", "v")
+        assert await right.get("k") == "v"
+        await right.aclose()
 
     async def test_refused_command_is_a_provider_error(self, redis_url: str) -> None:
         store = RedisStore(redis_url)

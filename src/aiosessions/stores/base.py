@@ -178,14 +178,19 @@ class Store(ABC):
 
     @abstractmethod
     async def session_touch(
-        self, key: str, refresh_ms: int | None = None, user_id: str | None = None
+        self,
+        key: str,
+        refresh_ms: int | None = None,
+        user_id: str | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> bool:
         """Validate a record: record the access and slide its idle expiry.
 
         With *refresh_ms*, the record must belong to *user_id* (``None``: to
         no user); its deadline then moves to now + *refresh_ms*, never past
-        the cap. Returns whether the record is live (and, when refreshing,
-        owned by *user_id*); a ``False`` answer changed nothing.
+        the cap, and custom metadata *fields* are merged in. Returns whether
+        the record is live (and, when refreshing, owned by *user_id*); a
+        ``False`` answer changed nothing.
         """
 
     @abstractmethod

@@ -257,7 +257,11 @@ class MemoryStore(Store):
             return True
 
     async def session_touch(
-        self, key: str, refresh_ms: int | None = None, user_id: str | None = None
+        self,
+        key: str,
+        refresh_ms: int | None = None,
+        user_id: str | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> bool:
         with self._lock:
             now = time.monotonic()
@@ -277,6 +281,8 @@ class MemoryStore(Store):
                 self._drop(key)
                 return False
             record["l"] = str(wall)
+            if refresh_ms is not None and fields:
+                record.update(fields)
             if refresh_ms is not None or "i" in record:
                 self._apply_expiry(key, record, now, wall)
             return True

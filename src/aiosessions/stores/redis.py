@@ -205,6 +205,17 @@ class RedisStore(Store):
         for attempt in range(1, attempts + 1):
             try:
                 return await call(bound)
+            except (
+                redis_errors.AuthenticationError,
+                redis_errors.AuthenticationWrongNumberOfArgsError,
+            ) as exc:
+                # A ConnectionError to redis-py, but retrying cannot help.
+                raise ProviderError(
+                    "Redis refused the credentials; check the user and password"
+                    " in the URL",
+                    store=redact_url(self.url),
+                    operation=operation,
+                ) from exc
             except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
                 if attempt == attempts:
                     logger.warning(
@@ -239,6 +250,8 @@ class RedisStore(Store):
         await self._run("set", lambda b: b.client.set(key, value, px=ttl_ms))
 
     async def delete(self, key: str) -> bool:
+        # Retried like the reads: a delete must happen even through a blip.
+        # If a reply was lost, the retry finds the key gone and says False.
         removed: int = await self._run("delete", lambda b: b.client.delete(key))
         return removed == 1
 
@@ -280,9 +293,15 @@ class RedisStore(Store):
         return bool(created)
 
     async def session_touch(
-        self, key: str, refresh_ms: int | None = None, user_id: str | None = None
+        self,
+        key: str,
+        refresh_ms: int | None = None,
+        user_id: str | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> bool:
-        args = [refresh_ms or "", "" if user_id is None else "=" + user_id]
+        args: list[Any] = [refresh_ms or "", "" if user_id is None else "=" + user_id]
+        for name, value in (fields or {}).items():
+            args += (name, value)
         live = await self._script("TOUCH", key, args)
         return bool(live)
 

@@ -44,8 +44,8 @@ return 1
 """
 )
 
-# ARGV: refresh_ms or '', then when refreshing the owner: '' for none, or
-# '=' followed by the user id.
+# ARGV: refresh_ms or '', then when refreshing the owner ('' for none, or
+# '=' followed by the user id) and field, value, ... to merge in.
 TOUCH = (
     _NOW
     + """
@@ -65,6 +65,7 @@ if deadline <= now then
 end
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[1], 'a', deadline, 'l', now)
+  if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
 else
   redis.call('HSET', KEYS[1], 'l', now)
 end
