@@ -1140,11 +1140,11 @@ class RedisSentinel:
                 )
             try:
                 _start_all(nodes)
-            except PortInUseError:
-                # Peers' configs name each other's ports: start the trio afresh.
+            except BaseException as exc:
                 for node in nodes:
                     node.close()
-                if attempt == attempts - 1:
+                # Peers' configs name each other's ports: start the trio afresh.
+                if not isinstance(exc, PortInUseError) or attempt == attempts - 1:
                     raise
             else:
                 self.sentinel_nodes = nodes

@@ -121,7 +121,10 @@ def test_free_ports_are_distinct_and_free() -> None:
     for port in ports:
         assert port != 6379
         with socket.socket() as sock:
+            # As redis binds: a port in TIME_WAIT (from an earlier run) is free.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((HOST, port))
+            sock.listen()
 
 
 def test_start_retries_on_a_port_taken_by_someone_else(
