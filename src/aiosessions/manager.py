@@ -303,14 +303,18 @@ class SessionManager:
     def _model(self, session_id: str, record: SessionRecord) -> SessionMetadata:
         fields = record.fields
         idle = fields.get("i")
+        deadline = int(fields["a"])
+        expires = (
+            deadline if idle is None else min(int(fields["l"]) + int(idle), deadline)
+        )
         return SessionMetadata(
             session_id=session_id,
             sandbox_id=self.sandbox_id,
             user_id=fields.get("u"),
             created_at=utc_from_ms(int(fields["c"])),
             last_accessed=utc_from_ms(int(fields["l"])),
-            expires_at=utc_from_ms(record.now_ms + record.ttl_ms),
-            absolute_expires_at=utc_from_ms(int(fields["a"])),
+            expires_at=utc_from_ms(expires),
+            absolute_expires_at=utc_from_ms(deadline),
             idle_timeout=None if idle is None else int(idle) / 1000,
             status=SessionStatus.ACTIVE,
             custom_metadata=decode_metadata(fields),

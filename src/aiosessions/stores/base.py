@@ -14,7 +14,8 @@ Record fields (single letters keep records small)::
 Times inside records come from the store's own clock (Redis ``TIME``, or
 ``time.time()`` in memory), so app servers with skewed clocks agree. A
 record's expiry is ``min(i, a - now)``: the idle timeout slides on every
-validation, never past the deadline, and the deadline never passes the cap.
+validation, never past the deadline, and the deadline never passes the cap;
+so a record expires at ``min(l + i, a)``, computable from its fields alone.
 """
 
 from __future__ import annotations
@@ -223,6 +224,9 @@ class Store(ABC):
     @abstractmethod
     async def session_extend(self, key: str, add_ms: int) -> int | None:
         """Move a record's deadline *add_ms* later, never past its cap.
+
+        Extending counts as an access: ``l`` is set and the idle expiry
+        restarts, so a record's expiry is always ``min(l + i, a)``.
 
         Returns the ms left before expiry, or ``None`` if the record does
         not exist.

@@ -345,11 +345,13 @@ class MemoryStore(Store):
             cap = record.get("x")
             if cap is not None:
                 deadline = min(deadline, int(cap))
-            if deadline <= _wall_ms():
+            wall = _wall_ms()
+            if deadline <= wall:
                 self._drop(key)
                 return None
             record["a"] = str(deadline)
-            return self._apply_expiry(key, record, now, _wall_ms())
+            record["l"] = str(wall)
+            return self._apply_expiry(key, record, now, wall)
 
     # -- housekeeping -----------------------------------------------------
 

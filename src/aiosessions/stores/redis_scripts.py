@@ -122,7 +122,7 @@ if expiry <= 0 then
   redis.call('DEL', KEYS[1])
   return -2
 end
-redis.call('HSET', KEYS[1], 'a', deadline)
+redis.call('HSET', KEYS[1], 'a', deadline, 'l', now)
 if h[2] then expiry = math.min(expiry, tonumber(h[2])) end
 redis.call('PEXPIRE', KEYS[1], expiry)
 return expiry
