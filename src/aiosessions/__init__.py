@@ -15,6 +15,7 @@ from .errors import (
     InvalidMetadataError,
     InvalidTTLError,
     InvalidValueTypeError,
+    MissingDependencyError,
     ProviderError,
     SessionError,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidValueTypeError",
     "KeyValueSession",
     "MemoryStore",
+    "MissingDependencyError",
     "ProtocolType",
     "ProviderError",
     "ProviderType",
