@@ -369,6 +369,10 @@ class TestAnalyze:
         ), report.issues
         assert not report.is_strong
 
+    def test_digit_runs_that_are_not_plausible_times_are_fine(self) -> None:
+        value = "Qz9xT4mB7vLp2WcRn8YdK3_0000012345_9876543210123"
+        assert analyze_session_id_strength(value).issues == ()
+
     def test_wrong_format_is_an_issue(self) -> None:
         report = analyze_session_id_strength(generate_secure_session_id(), "api_key")
         assert report.entropy_bits == 0

@@ -120,12 +120,11 @@ def looks_like_session_id(value: object) -> bool:
 
 def _chars_for(bits: int, size: int) -> int:
     """Return the fewest characters of a *size*-letter alphabet holding *bits*."""
-    count = max(1, math.ceil(bits / math.log2(size)))
-    # Integer checks settle what floating point rounding might get wrong.
-    while count > 1 and size ** (count - 1) >= 2**bits:
-        count -= 1
-    while size**count < 2**bits:
+    # Integers, not logarithms: floating point could be one character off.
+    count, reach, goal = 1, size, 2**bits
+    while reach < goal:
         count += 1
+        reach *= size
     return count
 
 
