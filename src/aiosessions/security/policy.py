@@ -7,8 +7,8 @@ and the check is on its shape. With one, the id also carries a tag::
 
 where the tag is HMAC-SHA256 over the sandbox and the random part, cut to
 128 bits. A forged or guessed id, or one issued for another sandbox, fails
-the check in the process, before any store call: guessing costs the
-attacker nothing but CPU on our side, never a round trip to the store.
+the check in the process, before any store call: each guess costs one HMAC,
+never a round trip to the store.
 """
 
 from __future__ import annotations
