@@ -154,6 +154,19 @@ class TestRevoke:
         assert "no live session" in _one_line(other.stderr)
         assert sid not in other.stderr
 
+    async def test_signed_ids_need_the_apps_secret_key(
+        self, run: Run, redis_url: str
+    ) -> None:
+        key = "k" * 40
+        (sid,) = await _sessions(redis_url, {"shop": 1}, secret_key=key)
+        args = ("revoke", "--sandbox", "shop", "--session", sid, "--url", redis_url)
+
+        without = run(*args)
+        done = run(*args, extra_env={"SESSION_SECRET_KEY": key})
+
+        assert (without.returncode, done.returncode) == (1, 0)
+        assert key not in done.stdout + done.stderr
+
     async def test_json_reports_the_revocation(self, run: Run, redis_url: str) -> None:
         (sid,) = await _sessions(redis_url, {"shop": 1})
 

@@ -274,14 +274,29 @@ def _stats_lines(found: dict[str, Any]) -> list[str]:
 @app.command()
 @click.option("--sandbox", required=True, help="The sandbox the session is in.")
 @click.option("--session", "session_id", required=True, help="The session id.")
+@click.option(
+    "--secret-key",
+    envvar="SESSION_SECRET_KEY",
+    show_envvar=True,
+    help="The manager's secret_key, when the app signs its ids (prefer the"
+    " environment variable: arguments show in the process list).",
+)
 @common
 def revoke(
-    sandbox: str, session_id: str, url: str | None, as_json: bool, key_prefix: str
+    sandbox: str,
+    session_id: str,
+    secret_key: str | None,
+    url: str | None,
+    as_json: bool,
+    key_prefix: str,
 ) -> None:
     """End a session at once (exit code 1 if it was not live)."""
 
     async def work(store: Store) -> bool:
-        return await _manager(store, sandbox, key_prefix).delete_session(session_id)
+        manager = SessionManager(
+            sandbox, store=store, key_prefix=key_prefix, secret_key=secret_key
+        )
+        return await manager.delete_session(session_id)
 
     if not _execute(url, work):
         _fail(f"no live session with that id in sandbox {sandbox!r}", EXIT_NOT_FOUND)
