@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from .libs import LIBS
@@ -41,9 +42,12 @@ def _ratio(
 ) -> float | None:
     ours = _find(summary, backend, workload, tasks, OURS)
     them = _find(summary, backend, workload, tasks, other)
-    if ours is None or them is None or not them["ops_per_sec"]:
+    if ours is None or them is None or not all(them["rounds"]):
         return None
-    return float(ours["ops_per_sec"] / them["ops_per_sec"])
+    # Per round, then the median: the two processes of one round ran next
+    # to each other, under the same load from the rest of the machine.
+    pairs = zip(ours["rounds"], them["rounds"], strict=False)
+    return float(statistics.median(mine / theirs for mine, theirs in pairs))
 
 
 def _bytes(summary: dict[str, Any], backend: str, lib: str = OURS) -> float | None:
@@ -207,7 +211,8 @@ def _ops_tables(summary: dict[str, Any]) -> list[str]:
     for backend, tasks in combos:
         how = "one call at a time" if tasks == 1 else f"{tasks} tasks at once"
         lines += [
-            f"\n### {backend}, {how} (calls per second, median of rounds)\n",
+            f"\n### {backend}, {how} (calls per second, median of rounds;"
+            " ratios: median of the per-round ratios)\n",
             f"| operation | {OURS} | {PEER} | {FLOOR} | vs {PEER} | vs {FLOOR} |",
             "|---|---:|---:|---:|---:|---:|",
         ]

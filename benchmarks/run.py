@@ -97,6 +97,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--output", type=Path, help="JSON file (default: benchmarks/results/)"
     )
     parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="print the tables of a saved run again, measuring nothing",
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="exit with code 1 when a target is missed",
@@ -240,6 +246,11 @@ def summarise(outcomes: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str
 
 def execute(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render is not None:
+        saved = json.loads(args.render.read_text(encoding="utf-8"))
+        saved["targets"] = targets(saved["summary"])
+        print(render(saved))
+        return 0
     profile = QUICK if args.quick else FULL
     libs = _subset(args.libs, LIBS, "library")
     backends = _subset(args.backends, BACKENDS, "backend")
