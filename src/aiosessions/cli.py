@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -427,7 +426,7 @@ def bench(arguments: tuple[str, ...]) -> None:
             EXIT_USAGE,
         )
     command = [sys.executable, "-m", "benchmarks", *arguments]
-    code = subprocess.call(command, cwd=root, env={**os.environ})  # noqa: S603
+    code = subprocess.call(command, cwd=root)  # noqa: S603
     sys.exit(code)
 
 
