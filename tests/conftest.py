@@ -156,19 +156,40 @@ def redis_sentinel() -> Iterator[RedisSentinel]:
 # Stores: every conformance and manager test runs on memory and on real Redis.
 # ======================================================================================
 
-STORE_KINDS = ["memory", "redis"]
+STORE_KINDS = ["memory", "redis", "redis-tls", "redis-cluster", "redis-sentinel"]
+
+
+def fresh_redis_url(
+    request: pytest.FixtureRequest, kind: str
+) -> tuple[str, dict[str, Any]]:
+    """URL and ``RedisStore`` options of a flushed server set-up of *kind*."""
+    if kind == "redis":
+        return request.getfixturevalue("redis_url"), {}
+    if kind == "redis-tls":
+        tls: TLSRedis = request.getfixturevalue("redis_tls")
+        tls.ensure_running()
+        tls.flushall()
+        # Verification on: the store trusts only the fixture's throwaway CA.
+        return tls.url, {"tls_ca_file": str(tls.ca_file)}
+    if kind == "redis-cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        cluster.flushall()
+        return cluster.url, {}
+    sentinel: RedisSentinel = request.getfixturevalue("redis_sentinel")
+    sentinel.current_primary().flushall()
+    return sentinel.url, {}
 
 
 @pytest.fixture(params=STORE_KINDS)
 async def store(request: pytest.FixtureRequest) -> Any:
-    """A fresh, empty store of each kind (Redis: our own flushed server)."""
+    """A fresh, empty store of each kind (Redis: our own servers, flushed)."""
     from aiosessions.stores import MemoryStore, RedisStore
 
     if request.param == "memory":
         yield MemoryStore()
         return
-    url = request.getfixturevalue("redis_url")
-    redis_store = RedisStore(url)
+    url, options = fresh_redis_url(request, request.param)
+    redis_store = RedisStore(url, **options)
     try:
         yield redis_store
     finally:
