@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -159,25 +160,35 @@ def redis_sentinel() -> Iterator[RedisSentinel]:
 STORE_KINDS = ["memory", "redis", "redis-tls", "redis-cluster", "redis-sentinel"]
 
 
-def fresh_redis_url(
-    request: pytest.FixtureRequest, kind: str
-) -> tuple[str, dict[str, Any]]:
-    """URL and ``RedisStore`` options of a flushed server set-up of *kind*."""
+@dataclass
+class RedisSetup:
+    """A flushed Redis set-up: how a store reaches it, and its data servers."""
+
+    kind: str
+    url: str
+    options: dict[str, Any]
+    servers: list[RedisServer]
+
+
+def fresh_redis(request: pytest.FixtureRequest, kind: str) -> RedisSetup:
+    """The Redis set-up of *kind* (``redis``, ``redis-tls``, ...), flushed."""
     if kind == "redis":
-        return request.getfixturevalue("redis_url"), {}
+        url = request.getfixturevalue("redis_url")
+        return RedisSetup(kind, url, {}, [request.getfixturevalue("redis_server")])
     if kind == "redis-tls":
         tls: TLSRedis = request.getfixturevalue("redis_tls")
         tls.ensure_running()
         tls.flushall()
         # Verification on: the store trusts only the fixture's throwaway CA.
-        return tls.url, {"tls_ca_file": str(tls.ca_file)}
+        return RedisSetup(kind, tls.url, {"tls_ca_file": str(tls.ca_file)}, [tls])
     if kind == "redis-cluster":
         cluster: RedisCluster = request.getfixturevalue("redis_cluster")
         cluster.flushall()
-        return cluster.url, {}
+        return RedisSetup(kind, cluster.url, {}, list(cluster.nodes))
     sentinel: RedisSentinel = request.getfixturevalue("redis_sentinel")
-    sentinel.current_primary().flushall()
-    return sentinel.url, {}
+    primary = sentinel.current_primary()
+    primary.flushall()
+    return RedisSetup(kind, sentinel.url, {}, [primary])
 
 
 @pytest.fixture(params=STORE_KINDS)
@@ -188,9 +199,18 @@ async def store(request: pytest.FixtureRequest) -> Any:
     if request.param == "memory":
         yield MemoryStore()
         return
-    url, options = fresh_redis_url(request, request.param)
-    redis_store = RedisStore(url, **options)
+    setup = fresh_redis(request, request.param)
+    redis_store = RedisStore(setup.url, **setup.options)
     try:
         yield redis_store
     finally:
         await redis_store.aclose()
+
+
+REDIS_KINDS = ["redis", "redis-tls", "redis-cluster", "redis-sentinel"]
+
+
+@pytest.fixture(params=REDIS_KINDS)
+def redis_setup(request: pytest.FixtureRequest) -> RedisSetup:
+    """Each Redis set-up in turn (standalone, TLS, Cluster, Sentinel), flushed."""
+    return fresh_redis(request, request.param)

@@ -167,7 +167,7 @@ class RedisStore(Store):
         url: str,
         *,
         max_connections: int = 64,
-        pool_timeout: float = 10.0,
+        pool_timeout: float = 30.0,
         socket_timeout: float = 5.0,
         retries: int = 3,
         retry_backoff: float = 0.05,
@@ -310,8 +310,11 @@ class RedisStore(Store):
         detail = describe_failure(exc, self.target.secrets)
         kind = _classify(exc)
         if kind == "credentials":
+            where = "user and password in the URL"
+            if self.topology == "sentinel":
+                where += " (data servers) and ?sentinel_password= (sentinels)"
             return ProviderError(
-                "Redis refused the credentials; check the user and password in the URL",
+                f"Redis refused the credentials; check the {where}",
                 store=store,
                 operation=operation,
             )

@@ -140,7 +140,11 @@ class Backend(ABC):
     async def _probe_mode(
         self, host: str, port: int, auth: dict[str, Any]
     ) -> str | None:
-        """Return ``redis_mode`` of one server, or None if it cannot tell."""
+        """Return ``redis_mode`` of one server, or None if it cannot tell.
+
+        Raises:
+            redis.exceptions.AuthenticationError: it refused *auth*.
+        """
         probe = Redis(
             host=host,
             port=port,
@@ -153,6 +157,8 @@ class Backend(ABC):
         )
         try:
             info = await probe.info("server")
+        except redis_errors.AuthenticationError:
+            raise  # the store says which credentials to check
         except (redis_errors.RedisError, OSError):
             return None
         finally:
