@@ -722,13 +722,16 @@ class TLSRedis(RedisServer):
         ]
 
     def client_kwargs(self) -> dict[str, Any]:
-        """Client options with verification on against ``ca_file``."""
+        """Client options with verification on against ``ca_file``, presenting the
+        client certificate (so ``--tls-auth-clients yes`` servers work too)."""
         return {
             **super().client_kwargs(),
             "ssl": True,
             "ssl_ca_certs": str(self.ca_file),
             "ssl_cert_reqs": "required",
             "ssl_check_hostname": True,
+            "ssl_certfile": str(self.client_cert),
+            "ssl_keyfile": str(self.client_key),
         }
 
 
@@ -896,6 +899,19 @@ class RedisCluster:
             for port in primaries:
                 replicas = roles[port][2]
                 if len(replicas) < self.replicas_per_primary:
+                    return None
+            # Every node's gossip view must agree on the roles too (it lags ROLE
+            # by a second or two); clients read the topology from any node.
+            replica_ports = {p for p, r in roles.items() if r[0] == "slave"}
+            for node in live:
+                with node.connect() as client:
+                    table = _raw(client, "CLUSTER", "NODES")
+                seen = {
+                    int(fields[1].split("@")[0].rsplit(":", 1)[1])
+                    for fields in (line.split() for line in table.splitlines())
+                    if len(fields) > 2 and "slave" in fields[2].split(",")
+                }
+                if seen != replica_ports:
                     return None
         return True
 

@@ -288,50 +288,46 @@ class ClusterBackend(Backend):
             raise
 
     async def health(self, client: RedisCluster) -> dict[str, Any]:
+        # The node table and state come from the first node that answers;
+        # every node redis-py routes to (all slot owners) is pinged.
         known = {node.name: node for node in client.get_nodes()}
-        pings = await asyncio.gather(
-            *(_timed(node.execute_command("PING")) for node in known.values()),
-            return_exceptions=True,
-        )
-        latency = dict(zip(known, pings, strict=True))
         table: list[dict[str, Any]] = []
         state = "unknown"
-        for name, node in known.items():
-            if isinstance(latency[name], BaseException):
-                continue
+        for node in known.values():
             try:
-                raw = await node.execute_command("CLUSTER", "NODES")
-                info = await node.execute_command("CLUSTER", "INFO")
+                table = _cluster_nodes(
+                    _text(await node.execute_command("CLUSTER", "NODES"))
+                )
+                state = _cluster_state(
+                    _text(await node.execute_command("CLUSTER", "INFO"))
+                )
             except redis_errors.RedisError:
                 continue
-            table = _cluster_nodes(_text(raw))
-            state = _cluster_state(_text(info))
             break
-        for entry in table:
-            measured = latency.get(entry["address"])
-            if isinstance(measured, BaseException):
-                entry["error"] = describe_failure(measured, self.target.secrets)
-                measured = None
-            entry["latency_ms"] = measured
-        primaries = [e for e in table if e["role"] == "primary"]
-        primary_latency = [e["latency_ms"] for e in primaries]
-        ok = (
-            state == "ok"
-            and bool(primaries)
-            and all(isinstance(value, float) for value in primary_latency)
+        routed = [e for e in table if e["address"] in known]
+        pings = await asyncio.gather(
+            *(_timed(known[e["address"]].execute_command("PING")) for e in routed),
+            return_exceptions=True,
         )
+        for entry in table:
+            entry["latency_ms"] = None
+        for entry, result in zip(routed, pings, strict=True):
+            if isinstance(result, BaseException):
+                entry["error"] = describe_failure(result, self.target.secrets)
+            else:
+                entry["latency_ms"] = result
+        owners = [e for e in table if e.get("slots") and e["state"] != "fail"]
+        answered = [e["latency_ms"] for e in owners if e["latency_ms"] is not None]
         report: dict[str, Any] = {
-            "ok": ok,
-            "latency_ms": max(primary_latency) if ok else None,
+            "ok": state == "ok" and bool(owners) and len(answered) == len(owners),
+            "latency_ms": max(answered) if answered else None,
             "cluster_state": state,
             "nodes": table,
         }
-        if not ok:
-            report["error"] = (
-                f"cluster_state is {state}"
-                if state != "ok"
-                else "a primary does not answer"
-            )
+        if state != "ok":
+            report["error"] = f"cluster_state is {state}"
+        elif not report["ok"]:
+            report["error"] = "a primary that serves slots does not answer"
         return report
 
     def in_use(self, client: RedisCluster) -> int:
