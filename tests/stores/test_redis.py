@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
+from redis.asyncio.connection import SSLConnection
 
 from aiosessions import (
     BackendUnavailableError,
@@ -259,6 +260,26 @@ class TestUrls:
         assert kwargs["username"] == "app"
         assert kwargs["password"] == "pw"
         assert kwargs["client_name"] == "aiosessions"
+
+    def test_tls_reaches_every_cluster_node_and_sentinel(self) -> None:
+        async def clients() -> tuple[Any, Any]:
+            cluster = RedisStore("rediss://h1:1,h2:2", tls_ca_file="/ca.pem")
+            sentinel = RedisStore("rediss+sentinel://s1/m", tls_ca_file="/ca.pem")
+            pair = (cluster._bind().client, sentinel._bind().client)
+            await cluster.aclose()
+            await sentinel.aclose()
+            return pair
+
+        cluster, sentinel = asyncio.run(clients())
+        node_kwargs = cluster.nodes_manager.connection_kwargs
+        assert issubclass(node_kwargs["connection_class"], SSLConnection)
+        assert node_kwargs["ssl_ca_certs"] == "/ca.pem"
+        assert node_kwargs["ssl_cert_reqs"] == "required"
+        pool = sentinel.connection_pool
+        assert issubclass(pool.connection_class, SSLConnection)
+        assert pool.connection_kwargs["ssl_ca_certs"] == "/ca.pem"
+        for watcher in pool.sentinel_manager.sentinels:
+            assert issubclass(watcher.connection_pool.connection_class, SSLConnection)
 
     def test_bad_pool_timeout_is_refused(self) -> None:
         with pytest.raises(ConfigurationError, match="pool_timeout"):

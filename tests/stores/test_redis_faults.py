@@ -166,6 +166,9 @@ async def test_cluster_primary_killed_under_load(redis_cluster: RedisCluster) ->
     async def kill_a_primary() -> None:
         nonlocal promoted
         victim = redis_cluster.kill_primary()
+        report = await store.health()
+        assert report["ok"] is False
+        assert report["error"]
         try:
             await asyncio.to_thread(redis_cluster.wait_ok, 30)
         finally:

@@ -152,6 +152,7 @@ class Backend(ABC):
             socket_connect_timeout=self.options["socket_connect_timeout"],
             decode_responses=True,
             retry=no_retry(),
+            client_name=self.options.get("client_name"),
             **auth,
             **({"ssl": True, **self._ssl_options()} if self.target.tls else {}),
         )
@@ -288,38 +289,35 @@ class ClusterBackend(Backend):
             raise
 
     async def health(self, client: RedisCluster) -> dict[str, Any]:
-        # The node table and state come from the first node that answers;
-        # every node redis-py routes to (all slot owners) is pinged.
+        # Every node redis-py routes to is pinged; the node table and the
+        # cluster state come from the first of them that answers.
         known = {node.name: node for node in client.get_nodes()}
-        table: list[dict[str, Any]] = []
-        state = "unknown"
-        for node in known.values():
-            try:
-                table = _cluster_nodes(
-                    _text(await node.execute_command("CLUSTER", "NODES"))
-                )
-                state = _cluster_state(
-                    _text(await node.execute_command("CLUSTER", "INFO"))
-                )
-            except redis_errors.RedisError:
-                continue
-            break
-        routed = [e for e in table if e["address"] in known]
-        pings = await asyncio.gather(
-            *(_timed(known[e["address"]].execute_command("PING")) for e in routed),
+        results = await asyncio.gather(
+            *(_timed(node.execute_command("PING")) for node in known.values()),
             return_exceptions=True,
         )
+        pings = dict(zip(known, results, strict=True))
+        table: list[dict[str, Any]] = []
+        state = "unknown"
+        for name, node in known.items():
+            if isinstance(pings[name], BaseException):
+                continue
+            try:
+                nodes = await node.execute_command("CLUSTER", "NODES")
+                info = await node.execute_command("CLUSTER", "INFO")
+            except redis_errors.RedisError:
+                continue
+            table, state = _cluster_nodes(_text(nodes)), _cluster_state(_text(info))
+            break
         for entry in table:
-            entry["latency_ms"] = None
-        for entry, result in zip(routed, pings, strict=True):
+            result = pings.get(entry["address"])
+            entry["latency_ms"] = result if isinstance(result, float) else None
             if isinstance(result, BaseException):
                 entry["error"] = describe_failure(result, self.target.secrets)
-            else:
-                entry["latency_ms"] = result
-        owners = [e for e in table if e.get("slots") and e["state"] != "fail"]
-        answered = [e["latency_ms"] for e in owners if e["latency_ms"] is not None]
+        primaries = [pings[node.name] for node in client.get_primaries()]
+        answered = [p for p in primaries if isinstance(p, float)]
         report: dict[str, Any] = {
-            "ok": state == "ok" and bool(owners) and len(answered) == len(owners),
+            "ok": state == "ok" and bool(primaries) and answered == primaries,
             "latency_ms": max(answered) if answered else None,
             "cluster_state": state,
             "nodes": table,
@@ -327,7 +325,7 @@ class ClusterBackend(Backend):
         if state != "ok":
             report["error"] = f"cluster_state is {state}"
         elif not report["ok"]:
-            report["error"] = "a primary that serves slots does not answer"
+            report["error"] = "a primary does not answer"
         return report
 
     def in_use(self, client: RedisCluster) -> int:
