@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from aiosessions import RedisStore, SessionManager, get_session
+from aiosessions import RedisStore, SessionManager, create_store, get_session
 from tests.conftest import RedisSetup, fresh_redis
 
 pytestmark = pytest.mark.redis
@@ -17,6 +17,29 @@ pytestmark = pytest.mark.redis
 
 def make_store(setup: RedisSetup, **options: object) -> RedisStore:
     return RedisStore(setup.url, **{**setup.options, **options})  # type: ignore[arg-type]
+
+
+class TestConfiguration:
+    async def test_the_url_alone_configures_the_store(
+        self, redis_setup: RedisSetup, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        url = redis_setup.url
+        if "tls_ca_file" in redis_setup.options:
+            url += f"?ssl_ca_certs={redis_setup.options['tls_ca_file']}"
+        monkeypatch.setenv("SESSION_REDIS_URL", url)
+        monkeypatch.delenv("SESSION_PROVIDER", raising=False)
+
+        from_env = create_store()
+        from_string = SessionManager("str", store=url)
+        sid = await SessionManager("env", store=from_env).allocate_session()
+
+        assert isinstance(from_env, RedisStore)
+        assert from_env.topology == make_store(redis_setup).topology
+        assert await SessionManager("env", store=from_env).validate_session(sid)
+        assert not await from_string.validate_session(sid)  # another sandbox
+        assert await from_string.validate_session(await from_string.allocate_session())
+        await from_env.aclose()
+        await from_string.store.aclose()
 
 
 class TestLoopsAndThreads:
