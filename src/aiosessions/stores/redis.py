@@ -332,9 +332,12 @@ class RedisStore(Store):
                 store=store,
                 operation=operation,
             )
+        # One warning per outage; the failures after it would flood the log.
+        log = logger.debug
         if self._down_since is None:
             self._down_since = time.monotonic()
-        logger.warning(
+            log = logger.warning
+        log(
             "redis %s failed after %d attempt(s) on %s: %s",
             operation,
             attempt,
@@ -387,7 +390,7 @@ class RedisStore(Store):
             else:
                 if self._down_since is not None:
                     down, self._down_since = self._down_since, None
-                    logger.warning(
+                    logger.info(
                         "redis reachable again on %s after %.1f s",
                         redact_url(self.url),
                         time.monotonic() - down,

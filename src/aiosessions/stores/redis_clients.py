@@ -27,7 +27,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
-from ..errors import ConfigurationError, short_repr
+from ..errors import ConfigurationError
 from .redis_urls import RedisTarget, format_address, redact_url
 
 __all__ = ["Backend", "LuaScript", "backend_for", "describe_failure", "no_retry"]
@@ -48,13 +48,20 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
 
 
-def describe_failure(exc: BaseException, secrets: Sequence[str] = ()) -> str:
-    """Return ``"Type: message"`` for *exc*, with every secret masked."""
+def describe_failure(
+    exc: BaseException, secrets: Sequence[str] = (), limit: int = 200
+) -> str:
+    """Return ``"Type: message"`` for *exc* on one line, secrets masked.
+
+    The message is cut to about *limit* characters.
+    """
     text = str(exc)
     for secret in secrets:
         text = text.replace(secret, "***")
-    detail = short_repr(text, 200)[1:-1] if text else ""
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = f"{text[: limit - 12]}...<{len(text)} chars>"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class LuaScript:
