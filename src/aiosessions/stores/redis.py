@@ -64,18 +64,30 @@ __all__ = ["RedisStore", "redact_url"]
 
 T = TypeVar("T")
 
+
+def _error_classes(*names: str) -> tuple[type[BaseException], ...]:
+    """The redis-py exceptions of these names that this redis-py version has."""
+    found = (getattr(redis_errors, name, None) for name in names)
+    return tuple(
+        cls for cls in found if isinstance(cls, type) and issubclass(cls, BaseException)
+    )
+
+
 # Errors that prove the command never ran: safe to retry for any operation.
 _NOT_RUN: tuple[type[BaseException], ...] = (
-    redis_errors.BusyLoadingError,  # LOADING: the server is reading its data
-    redis_errors.ClusterError,  # CLUSTERDOWN, MASTERDOWN, redirects exhausted
-    redis_errors.TryAgainError,  # TRYAGAIN: a slot is being moved
-    redis_errors.AskError,  # MOVED/ASK that escaped redis-py's redirects
-    redis_errors.ReadOnlyError,  # a write reached a replica after a failover
-    redis_errors.MaxConnectionsError,  # no connection was taken
-    redis_errors.MaxClientsReachedError,
-    redis_errors.SlotNotCoveredError,  # no node serves the slot, yet
-    redis_errors.RedisClusterUnreachableError,
     MasterNotFoundError,  # Sentinel names no primary, yet
+    # Raised by the Cluster client before sending: no node serves the slot,
+    # none can be reached, no topology yet...
+    redis_errors.RedisClusterException,
+    *_error_classes(
+        "BusyLoadingError",  # LOADING: the server is reading its data
+        "ClusterError",  # CLUSTERDOWN, MASTERDOWN, redirects exhausted
+        "TryAgainError",  # TRYAGAIN: a slot is being moved
+        "AskError",  # MOVED/ASK that escaped redis-py's redirects
+        "ReadOnlyError",  # a write reached a replica after a failover
+        "MaxConnectionsError",  # no connection was taken (newer redis-py)
+        "MaxClientsReachedError",  # refused at connect (newer redis-py)
+    ),
 )
 # Errors after which the command may or may not have run.
 _MAYBE_RUN = (redis_errors.ConnectionError, redis_errors.TimeoutError)
@@ -289,7 +301,7 @@ class RedisStore(Store):
                     await limiter.acquire()
             else:  # pragma: no cover - exercised on Python 3.10 only
                 await asyncio.wait_for(limiter.acquire(), self._pool_timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # TimeoutError itself from 3.11 on
             raise BackendUnavailableError(
                 f"no free Redis connection within {self._pool_timeout} s"
                 f" (max_connections={self.max_connections}); raise"

@@ -36,6 +36,16 @@ __all__ = ["Backend", "LuaScript", "backend_for", "describe_failure", "no_retry"
 # refresh or a health probe can run beside a full set of commands.
 _CLUSTER_SLACK = 4
 
+# A Cluster that cannot be reached now (older redis-py lacks the second).
+_CLUSTER_OUTAGE: tuple[type[BaseException], ...] = tuple(
+    cls
+    for cls in (
+        redis_errors.SlotNotCoveredError,
+        getattr(redis_errors, "RedisClusterUnreachableError", None),
+    )
+    if isinstance(cls, type) and issubclass(cls, BaseException)
+)
+
 
 def no_retry() -> Retry:
     """A redis-py retry policy that never retries."""
@@ -174,6 +184,14 @@ class Backend(ABC):
         mode = info.get("redis_mode")
         return str(mode) if mode else None
 
+    async def _first_mode(self, auth: dict[str, Any]) -> tuple[str, str] | None:
+        """Return address and ``redis_mode`` of the first node that answers."""
+        for host, port in self.target.nodes:
+            mode = await self._probe_mode(host, port, auth)
+            if mode is not None:
+                return format_address(host, port), mode
+        return None
+
     @abstractmethod
     def connect(self) -> Redis | RedisCluster:
         """Build the client of the running event loop."""
@@ -283,16 +301,12 @@ class ClusterBackend(Backend):
     async def check(self, client: RedisCluster) -> None:
         try:
             await client.initialize()
-        except (
-            redis_errors.SlotNotCoveredError,
-            redis_errors.RedisClusterUnreachableError,
-        ):
+        except _CLUSTER_OUTAGE:
             raise
         except (redis_errors.RedisClusterException, redis_errors.ResponseError):
-            for host, port in self.target.nodes:
-                mode = await self._probe_mode(host, port, self._auth())
-                if mode is not None and mode != "cluster":
-                    raise self._wrong_kind(format_address(host, port), mode) from None
+            answer = await self._first_mode(self._auth())
+            if answer is not None and answer[1] != "cluster":
+                raise self._wrong_kind(*answer) from None
             raise
 
     async def health(self, client: RedisCluster) -> dict[str, Any]:
@@ -386,14 +400,14 @@ class SentinelBackend(Backend):
         name = self.target.service_name
         try:
             await sentinel.discover_master(str(name))
-        except redis_errors.ConnectionError:
-            answered = False
-            for host, port in self.target.nodes:
-                mode = await self._probe_mode(host, port, self._sentinel_auth())
-                if mode is not None and mode != "sentinel":
-                    raise self._wrong_kind(format_address(host, port), mode) from None
-                answered = answered or mode is not None
-            if answered and not await self._monitored(sentinel):
+        except (redis_errors.ConnectionError, redis_errors.ResponseError):
+            # (Older redis-py lets a plain server's "unknown command" out.)
+            answer = await self._first_mode(self._sentinel_auth())
+            if answer is None:
+                raise
+            if answer[1] != "sentinel":
+                raise self._wrong_kind(*answer) from None
+            if not await self._monitored(sentinel):
                 raise ConfigurationError(
                     "url",
                     redact_url(self.url),
