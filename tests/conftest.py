@@ -214,3 +214,8 @@ REDIS_KINDS = ["redis", "redis-tls", "redis-cluster", "redis-sentinel"]
 def redis_setup(request: pytest.FixtureRequest) -> RedisSetup:
     """Each Redis set-up in turn (standalone, TLS, Cluster, Sentinel), flushed."""
     return fresh_redis(request, request.param)
+
+
+# ======================================================================================
+# End of the stores block.
+# ======================================================================================
