@@ -210,6 +210,11 @@ class TestCleanup:
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith("reclaimed 0 expired entries")
 
+    def test_expired_keys_of_a_cluster_reply_are_summed(self) -> None:
+        reply = {"a:1": {"expired_keys": 2}, "b:2": {"expired_keys": 3}, "x": 1}
+
+        assert cli._expired_keys(reply) == 5
+
     def test_memory_store_runs_its_own_cleanup(self, run: Run) -> None:
         done = run("cleanup", "--url", "memory", "--json")
 

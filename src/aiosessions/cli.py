@@ -153,9 +153,9 @@ def _redis_client(store: Store) -> Any:
 
     if not isinstance(store, RedisStore):
         return None
-    # TODO(issue 7): a key listing belongs in the Store contract; it waits
-    # for the redis-prod branch, which owns stores/redis.py (a Cluster scan
-    # must visit every primary).
+    # TODO(issue 7): a key listing belongs in the Store contract, beside
+    # count() (which already visits every Cluster primary); it moves there
+    # once the lifecycle branch, which still edits the stores, has landed.
     return store._bind().client
 
 
@@ -314,6 +314,13 @@ def _progress(show: bool, total: int, label: str) -> Iterator[Callable[[int], No
         yield bar.update
 
 
+def _expired_keys(info: dict[str, Any]) -> int:
+    """Redis's ``expired_keys``, summed over the nodes of a Cluster reply."""
+    if "expired_keys" in info:
+        return int(info["expired_keys"])
+    return sum(_expired_keys(node) for node in info.values() if isinstance(node, dict))
+
+
 @app.command()
 @click.option("--sandbox", help="Also run this sandbox's cleanup_expired_sessions.")
 @click.option(
@@ -341,14 +348,14 @@ def cleanup(
         if client is None:
             reclaimed = await store.cleanup()
         else:
-            before = int((await client.info("stats"))["expired_keys"])
+            before = _expired_keys(await client.info("stats"))
             total = min(limit, int(await client.dbsize()))
             pattern = f"{glob_escape(key_prefix)}:*"
             show = not as_json and total > 0
             with _progress(show, total, "scanning") as update:
                 keys, _ = await _scan(store, pattern, limit, update)
             scanned = len(keys)
-            after = int((await client.info("stats"))["expired_keys"])
+            after = _expired_keys(await client.info("stats"))
             reclaimed = after - before
         if sandbox is not None:
             manager = _manager(store, sandbox, key_prefix)
