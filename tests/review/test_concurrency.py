@@ -76,14 +76,6 @@ async def test_a_burst_beyond_the_pool_waits(redis_url: str) -> None:
 # -- findings ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RedisStore keeps the client of every event loop it ever ran on:"
-    " _bound is a WeakKeyDictionary keyed by the loop, but its value (client,"
-    " pool, connections) refers back to the loop, so dead loops are never"
-    " collected. Each asyncio.run leaks a Redis connection and its file"
-    " descriptor (about 250 runs exhaust a 256-fd limit)",
-)
 def test_asyncio_run_calls_do_not_leak_connections(redis_url: str) -> None:
     store = RedisStore(redis_url)
     mgr = SessionManager("loops", store=store)
@@ -100,11 +92,6 @@ def test_asyncio_run_calls_do_not_leak_connections(redis_url: str) -> None:
     assert len(mine) <= 2, f"{len(mine)} connections left open by finished loops"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="same leak as above, for threads that run loops of their own:"
-    " every finished thread leaves its loop, client and connection behind",
-)
 def test_finished_threads_release_their_clients(redis_url: str) -> None:
     store = RedisStore(redis_url)
     mgr = SessionManager("threads", store=store)
