@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import (
+    InvalidInputError,
     InvalidKeyError,
     InvalidTTLError,
     InvalidValueTypeError,
@@ -55,7 +56,8 @@ MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
+UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters (C0, DEL, C1) and lone surrogates: no key may hold them."""
 
 META_PREFIX = ":"
 """Record fields that hold custom metadata start with this."""
@@ -80,7 +82,7 @@ def check_key(key: object) -> str:
     Raises:
         InvalidValueTypeError: *key* is not a ``str``.
         InvalidKeyError: it is empty, longer than :data:`MAX_KEY_LENGTH`
-            characters, or holds ASCII control characters.
+            characters, or holds control characters or lone surrogates.
     """
     if not isinstance(key, str):
         raise InvalidValueTypeError("key", key, "str")
@@ -90,15 +92,29 @@ def check_key(key: object) -> str:
         raise InvalidKeyError("key", key, f"longer than {MAX_KEY_LENGTH} characters")
     # isprintable() is one C loop and False for every control character;
     # the regex only runs for the rare key with other unprintable ones.
-    if not key.isprintable() and _CONTROL.search(key):
-        raise InvalidKeyError("key", key, "control characters are not allowed")
+    if not key.isprintable() and UNSAFE_TEXT.search(key):
+        raise InvalidKeyError(
+            "key", key, "control characters and lone surrogates are not allowed"
+        )
     return key
 
 
 def check_value(value: object) -> str:
-    """Return *value* if it is a ``str``; raise :class:`InvalidValueTypeError`."""
+    """Return *value* if it is text every store can hold.
+
+    Raises:
+        InvalidValueTypeError: *value* is not a ``str``.
+        InvalidInputError: it holds a lone surrogate (not UTF-8 encodable).
+    """
     if not isinstance(value, str):
         raise InvalidValueTypeError("value", value, "str")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInputError(
+                "value", value, "holds a lone surrogate; values must be valid text"
+            ) from None
     return value
 
 
