@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 try:
     from redis import exceptions as redis_errors
     from redis.asyncio.sentinel import MasterNotFoundError
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "RedisStore needs redis-py: pip install 'aiosessions[redis]'"
-    ) from exc
+except ImportError as exc:
+    from ..errors import MissingDependencyError
+
+    raise MissingDependencyError("RedisStore", "redis-py", "redis") from exc
 
 from .._log import logger
 from ..errors import (
