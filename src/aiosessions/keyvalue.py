@@ -79,7 +79,8 @@ class KeyValueSession:
         """
         if ttl is None:
             if self._default_ttl_ms is None:
-                self._default_ttl_ms = Settings.from_env().default_ttl * 1000
+                seconds = self.store.default_ttl or Settings.from_env().default_ttl
+                self._default_ttl_ms = seconds * 1000
             ttl_ms = self._default_ttl_ms
         else:
             ttl_ms = ttl_to_ms(ttl)
