@@ -525,7 +525,7 @@ class TestIndex:
         self, store: Store
     ) -> None:
         state = await store.index_update(
-            IDX, recheck={"a": 1}, discard=["b"], keep_ms=60_000, due_limit=5
+            IDX, recheck={"a": 1}, discard=["b"], keep_ms=60_000, list_limit=5
         )
         assert state.size == 0 and state.removed == []
         assert not await store.exists(IDX)
@@ -556,14 +556,29 @@ class TestIndex:
         left = await store.pttl(IDX)
         assert left is not None and 49_000 < left <= 50_000
 
-    async def test_due_limit_lists_due_members(self, store: Store) -> None:
+    async def test_update_lists_members_as_it_found_them(self, store: Store) -> None:
         await store.index_update(IDX, add={"a": 0, "b": 0, "c": 60_000})
         await asyncio.sleep(0.01)
-        state = await store.index_update(IDX, add={"d": 60_000}, due_limit=1)
+        state = await store.index_update(IDX, add={"d": 0}, list_limit=1)
         assert len(state.members) == 1 and state.members[0][0] in {"a", "b"}
-        state = await store.index_update(IDX, due_limit=10)
-        assert sorted(m for m, _ in state.members) == ["a", "b"]
-        assert state.size == 4
+        state = await store.index_update(IDX, discard=["a"], list_limit=10)
+        assert sorted(m for m, _ in state.members) == ["a", "b", "d"]
+        assert state.size == 3
+        state = await store.index_update(
+            IDX, add={"e": 0}, list_limit=-1, due_only=False
+        )
+        assert [m for m, _ in state.members][-1] == "c"
+        assert sorted(m for m, _ in state.members) == ["b", "c", "d"]
+        state = await store.index_update(IDX, list_limit=2, due_only=False)
+        assert len(state.members) == 2 and state.size == 4
+        assert (await store.index_update(IDX, discard=["zz"])).members == []
+
+    async def test_update_of_an_emptied_index_still_lists(self, store: Store) -> None:
+        await store.index_update(IDX, add={"a": 60_000})
+        state = await store.index_update(
+            IDX, discard=["a"], list_limit=-1, due_only=False
+        )
+        assert [m for m, _ in state.members] == ["a"] and state.size == 0
 
     async def test_check_reports_absent_and_marked(self, store: Store) -> None:
         await store.index_update(IDX, add={"a": 60_000, "b": 60_000})

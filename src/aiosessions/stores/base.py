@@ -338,11 +338,15 @@ class Store(ABC):
         discard: Collection[str] = (),
         keep_ms: int = 0,
         grow_ms: int = 0,
-        due_limit: int = 0,
+        list_limit: int = 0,
+        due_only: bool = True,
         marks_key: str | None = None,
         check: Collection[str] = (),
     ) -> IndexState:
         """Change an index in one atomic step, in the order of the arguments.
+
+        What the call reports (``members``, ``absent``, ``marked``) is the
+        index as the call found it, before any change.
 
         Args:
             add: member -> ms from now; added, or re-scored if present.
@@ -353,10 +357,12 @@ class Store(ABC):
             keep_ms: the index lives at least this many ms from now.
             grow_ms: an index that expires lives this many ms longer.
                 Expiry is never shortened; an empty index is deleted.
-            due_limit: list up to this many due members in ``members``.
+            list_limit: list up to this many members in ``members``
+                (0: none, -1: all), lowest score first.
+            due_only: list only members whose score is at or before now.
             marks_key: the revocation marks that *check* consults.
-            check: members reported, before any change, in ``absent``
-                when not in the index and in ``marked`` when marked.
+            check: members reported in ``absent`` when not in the index
+                and in ``marked`` when marked.
         """
 
     @abstractmethod

@@ -518,7 +518,8 @@ class MemoryStore(Store):
         discard: Collection[str] = (),
         keep_ms: int = 0,
         grow_ms: int = 0,
-        due_limit: int = 0,
+        list_limit: int = 0,
+        due_only: bool = True,
         marks_key: str | None = None,
         check: Collection[str] = (),
     ) -> IndexState:
@@ -529,6 +530,10 @@ class MemoryStore(Store):
             marks = None if marks_key is None else self._ranked(marks_key, now)
             absent = [m for m in check if index is None or m not in index.scores]
             marked = [m for m in check if marks is not None and m in marks.scores]
+            listed: list[tuple[str, int]] = []
+            if index is not None and list_limit:
+                limit = max(list_limit, 0)
+                listed = index.upto(wall, limit) if due_only else index.all(limit)
             if index is None and add:
                 self._sweep(now, _SWEEP_BUDGET)
                 self._make_room(key, now)
@@ -551,7 +556,12 @@ class MemoryStore(Store):
             if not index:
                 self._drop(key)
                 return IndexState(
-                    now_ms=wall, size=0, removed=removed, absent=absent, marked=marked
+                    now_ms=wall,
+                    size=0,
+                    members=listed,
+                    removed=removed,
+                    absent=absent,
+                    marked=marked,
                 )
             deadline = self._expires.get(key)
             if deadline is None:
@@ -561,11 +571,10 @@ class MemoryStore(Store):
                 wanted = max(deadline + grow_ms / 1000, now + keep_ms / 1000)
                 if wanted > deadline:
                     self._set_expiry(key, wanted)
-            due = index.upto(wall, due_limit) if due_limit else []
             return IndexState(
                 now_ms=wall,
                 size=len(index),
-                members=due,
+                members=listed,
                 removed=removed,
                 absent=absent,
                 marked=marked,

@@ -404,25 +404,26 @@ class RedisStore(Store):
         discard: Collection[str] = (),
         keep_ms: int = 0,
         grow_ms: int = 0,
-        due_limit: int = 0,
+        list_limit: int = 0,
+        due_only: bool = True,
         marks_key: str | None = None,
         check: Collection[str] = (),
     ) -> IndexState:
         maps = [add or {}, recheck or {}, recheck_due or {}]
-        args: list[Any] = [keep_ms, grow_ms, due_limit]
+        args: list[Any] = [keep_ms, grow_ms, list_limit, "1" if due_only else "0"]
         args += [len(m) for m in maps] + [len(discard), len(check)]
         for mapping in maps:
             for member, ms in mapping.items():
                 args += (member, ms)
         args += [*discard, *check]
         keys = [key] if marks_key is None else [key, marks_key]
-        now_ms, size, due, removed, absent, marked = await self._index_script(
+        now_ms, size, listed, removed, absent, marked = await self._index_script(
             "INDEX_UPDATE", keys, args
         )
         return IndexState(
             now_ms=now_ms,
             size=size,
-            members=_pairs(due),
+            members=_pairs(listed),
             removed=list(removed),
             absent=list(absent),
             marked=list(marked),

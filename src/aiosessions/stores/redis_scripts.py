@@ -255,19 +255,21 @@ return {now, redis.call('ZCARD', KEYS[1]), items}
 """
 )
 
-# ARGV: keep_ms, grow_ms, due_limit, then the counts of add, recheck,
-# recheck_due, discard and check, then add (member, ms)..., recheck
-# (member, ms)..., recheck_due (member, ms)..., discard members..., check
-# members... Returns {now, size, due, removed, absent, marked}.
+# ARGV: keep_ms, grow_ms, list_limit (0 none, -1 all), '1' to list due
+# members only or '0', then the counts of add, recheck, recheck_due, discard
+# and check, then add (member, ms)..., recheck (member, ms)..., recheck_due
+# (member, ms)..., discard members..., check members... Returns {now, size,
+# listed, removed, absent, marked}; listed, absent and marked describe the
+# index as the script found it.
 INDEX_UPDATE = (
     _NOW
     + """
 local idx = KEYS[1]
-local keep, grow, due_limit = tonumber(ARGV[1]), tonumber(ARGV[2]),
+local keep, grow, list_limit = tonumber(ARGV[1]), tonumber(ARGV[2]),
   tonumber(ARGV[3])
 local counts = {}
-for j = 1, 5 do counts[j] = tonumber(ARGV[3 + j]) end
-local at = 9
+for j = 1, 5 do counts[j] = tonumber(ARGV[4 + j]) end
+local at = 10
 local function pairs_of(n)
   local out = {}
   for _ = 1, n do
@@ -288,6 +290,21 @@ local adds, rechecks, dues = pairs_of(counts[1]), pairs_of(counts[2]),
   pairs_of(counts[3])
 local discards, checks = items_of(counts[4]), items_of(counts[5])
 
+local listed = {}
+if list_limit ~= 0 then
+  if ARGV[4] == '1' then
+    if list_limit > 0 then
+      listed = redis.call('ZRANGEBYSCORE', idx, '-inf', now, 'WITHSCORES',
+        'LIMIT', 0, list_limit)
+    else
+      listed = redis.call('ZRANGEBYSCORE', idx, '-inf', now, 'WITHSCORES')
+    end
+  else
+    local last = list_limit - 1
+    if list_limit < 0 then last = -1 end
+    listed = redis.call('ZRANGE', idx, 0, last, 'WITHSCORES')
+  end
+end
 local absent, marked = {}, {}
 for _, m in ipairs(checks) do
   if not redis.call('ZSCORE', idx, m) then absent[#absent + 1] = m end
@@ -311,7 +328,6 @@ for _, m in ipairs(discards) do
 end
 
 local size = redis.call('ZCARD', idx)
-local due = {}
 if size > 0 then
   local ttl = redis.call('PTTL', idx)
   if ttl == -1 then
@@ -319,12 +335,8 @@ if size > 0 then
   elseif math.max(ttl + grow, keep) > ttl then
     redis.call('PEXPIRE', idx, math.max(ttl + grow, keep))
   end
-  if due_limit > 0 then
-    due = redis.call('ZRANGEBYSCORE', idx, '-inf', now, 'WITHSCORES', 'LIMIT',
-      0, due_limit)
-  end
 end
-return {now, size, due, removed, absent, marked}
+return {now, size, listed, removed, absent, marked}
 """
 )
 
