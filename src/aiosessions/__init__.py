@@ -18,9 +18,10 @@ from .errors import (
     ProviderError,
     SessionError,
 )
+from .hooks import LifecycleEvent, SessionEvent
 from .keyvalue import KeyValueSession, get_session, session
 from .manager import SessionManager
-from .models import CSRFTokenInfo, SessionMetadata
+from .models import CleanupReport, CSRFTokenInfo, SessionMetadata
 from .security.ids import generate_session_id
 from .stores import (
     MemoryStore,
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendUnavailableError",
     "CSRFTokenInfo",
+    "CleanupReport",
     "ConfigurationError",
     "InvalidIdentifierError",
     "InvalidInputError",
@@ -44,12 +46,14 @@ __all__ = [
     "InvalidTTLError",
     "InvalidValueTypeError",
     "KeyValueSession",
+    "LifecycleEvent",
     "MemoryStore",
     "ProtocolType",
     "ProviderError",
     "ProviderType",
     "RedisStore",
     "SessionError",
+    "SessionEvent",
     "SessionManager",
     "SessionMetadata",
     "SessionStatus",
