@@ -33,7 +33,15 @@ from dataclasses import dataclass, field
 
 from .stores.base import SessionRecord
 
-__all__ = ["BATCH", "MARK_HOLD_MS", "PENDING_MS", "SLACK_MS", "Verdict", "judge"]
+__all__ = [
+    "BATCH",
+    "MARK_HOLD_MS",
+    "PENDING_MS",
+    "PRUNE_ON_TOUCH",
+    "SLACK_MS",
+    "Verdict",
+    "judge",
+]
 
 PENDING_MS = 10 * 60_000
 """Score, in ms from now, of a member whose record is still being written."""
@@ -48,6 +56,11 @@ was under way when the revocation began can take to finish."""
 
 BATCH = 500
 """Members checked per step when pruning an index."""
+
+PRUNE_ON_TOUCH = 32
+"""Due members a new session checks in passing: enough to keep up with a
+user's churn, few enough that a login stays cheap; listing and cleanup
+prune the rest."""
 
 
 @dataclass

@@ -22,7 +22,14 @@ from typing import Any, TypeVar, overload
 from . import _userindex
 from ._log import fingerprint, logger
 from ._metadata import check_metadata_key, decode_metadata, encode_metadata
-from ._userindex import BATCH, MARK_HOLD_MS, PENDING_MS, SLACK_MS, Verdict
+from ._userindex import (
+    BATCH,
+    MARK_HOLD_MS,
+    PENDING_MS,
+    PRUNE_ON_TOUCH,
+    SLACK_MS,
+    Verdict,
+)
 from .enums import SessionStatus
 from .errors import ConfigurationError, InvalidTTLError, InvalidValueTypeError
 from .hooks import Hook, Hooks, LifecycleEvent, SessionEvent
@@ -487,7 +494,7 @@ class SessionManager:
                 index,
                 add={new_id: PENDING_MS},
                 keep_ms=bound_ms + SLACK_MS,
-                list_limit=BATCH if limit is None else -1,
+                list_limit=PRUNE_ON_TOUCH if limit is None else -1,
                 due_only=limit is None,
             )
             if await self.store.session_create(

@@ -341,12 +341,21 @@ class RedisStore(Store):
             chunk = keys[start : start + _PIPELINE_CHUNK]
 
             async def run(bound: _Bound, chunk: Sequence[str] = chunk) -> list[Any]:
-                pipe = bound.client.pipeline(transaction=False)
+                # EVALSHA queued directly: a pipeline given Script objects
+                # would ask SCRIPT EXISTS first, one more round trip per batch.
                 script = bound.scripts[name]
-                for key in chunk:
-                    await script(keys=[key], args=args, client=pipe)
-                replies: list[Any] = await pipe.execute()
-                return replies
+                for attempt in (1, 2):
+                    pipe = bound.client.pipeline(transaction=False)
+                    for key in chunk:
+                        pipe.evalsha(script.sha, 1, key, *args)
+                    try:
+                        replies: list[Any] = await pipe.execute()
+                        return replies
+                    except redis_errors.NoScriptError:
+                        if attempt == 2:
+                            raise
+                        script.sha = await bound.client.script_load(script.script)
+                raise AssertionError("unreachable")  # pragma: no cover
 
             results += await self._run(name.lower(), run)
         return results
