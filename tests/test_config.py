@@ -32,6 +32,13 @@ class TestSettings:
         )
         assert settings == Settings("redis", 90, "redis://h:1/2", True, 10)
 
+    def test_session_redis_url_alone_selects_redis(self) -> None:
+        settings = Settings.from_env({"SESSION_REDIS_URL": "redis://h:1/0"})
+        assert settings.provider == "redis"
+        assert Settings.from_env({"REDIS_URL": "redis://h"}).provider == "memory"
+        explicit = {"SESSION_REDIS_URL": "redis://h", "SESSION_PROVIDER": "memory"}
+        assert Settings.from_env(explicit).provider == "memory"
+
     def test_redis_url_is_a_fallback(self) -> None:
         assert Settings.from_env({"REDIS_URL": "redis://x"}).redis_url == "redis://x"
 

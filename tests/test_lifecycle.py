@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -19,7 +20,8 @@ from aiosessions import (
     SessionManager,
 )
 from aiosessions.models import CleanupReport
-from aiosessions.stores import MemoryStore, Store
+from aiosessions.stores import MemoryStore, RedisStore, Store
+from tests.conftest import fresh_redis
 
 from .faults import FaultyStore
 from .spy import CountingStore
@@ -38,14 +40,31 @@ async def index_members(mgr: SessionManager, user_id: str) -> set[str]:
     return {member for member, _ in state.members}
 
 
+@pytest.fixture
+async def big_store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """A fresh store of one kind, for the tests too slow to run on all five.
+
+    TLS and Sentinel change only how the client reaches the server, and the
+    ``store`` fixture runs everything else on them.
+    """
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    setup = fresh_redis(request, request.param)
+    redis_store = RedisStore(setup.url, **setup.options)
+    try:
+        yield redis_store
+    finally:
+        await redis_store.aclose()
+
+
 def second_worker(store: Store) -> Store:
     """Another store object on the same data, as a second process would have."""
     url = getattr(store, "url", None)
     if url is None:
         return store  # the in-process store is one per process by design
-    from aiosessions.stores import RedisStore
-
-    return RedisStore(url)
+    ca_file = store.target.ssl_ca_certs  # type: ignore[attr-defined]
+    return RedisStore(url, tls_ca_file=ca_file)
 
 
 class TestRotation:
@@ -320,11 +339,21 @@ class TestUserIndex:
         assert state.members[0][1] > state.now_ms  # the stale score was renewed
 
     @pytest.mark.slow
-    @pytest.mark.parametrize("prune_by", ["list", "cleanup"])
+    @pytest.mark.parametrize(
+        ("big_store", "prune_by"),
+        [
+            ("memory", "list"),
+            ("memory", "cleanup"),
+            ("redis", "list"),
+            ("redis", "cleanup"),
+            ("redis-cluster", "cleanup"),
+        ],
+        indirect=["big_store"],
+    )
     async def test_ten_thousand_expired_sessions_leave_an_empty_index(
-        self, store: Store, prune_by: str
+        self, big_store: Store, prune_by: str
     ) -> None:
-        mgr = manager(store)
+        mgr = manager(big_store)
         ttl_hours = 1.5 / 3600
         for _ in range(20):
             await asyncio.gather(
@@ -340,7 +369,7 @@ class TestUserIndex:
             assert await index_size(mgr, "alice") == 0
         assert await mgr.list_user_sessions("alice") == []
         assert await index_size(mgr, "alice") == 0
-        assert not await store.exists(mgr.keys.user_index("alice"))
+        assert not await big_store.exists(mgr.keys.user_index("alice"))
 
     async def test_the_index_outlives_its_sessions(self, store: Store) -> None:
         mgr = manager(store)
@@ -776,3 +805,39 @@ async def _arm(faulty: FaultyStore) -> None:
 def test_memory_store_is_its_own_second_worker() -> None:
     store = MemoryStore()
     assert second_worker(store) is store
+
+
+class TestCreationRaces:
+    """Sessions still being written are covered by evictions and revocations."""
+
+    async def test_revocation_during_a_login_ends_the_new_session(
+        self, store: Store
+    ) -> None:
+        faulty = FaultyStore(store)
+        mgr = manager(faulty)
+        faulty.run_after(
+            "index_update", lambda: manager(store).revoke_user_sessions("a")
+        )
+        sid = await mgr.allocate_session(user_id="a")
+        assert not await mgr.validate_session(sid)
+        assert await index_size(mgr, "a") == 0
+
+    async def test_a_login_being_written_counts_against_the_limit(
+        self, store: Store
+    ) -> None:
+        faulty = FaultyStore(store)
+        mgr = manager(faulty, max_sessions_per_user=1)
+        newer: list[str] = []
+
+        async def login_meanwhile() -> None:
+            newer.append(
+                await manager(store, max_sessions_per_user=1).allocate_session(
+                    user_id="a"
+                )
+            )
+
+        faulty.run_after("index_update", login_meanwhile)
+        older = await mgr.allocate_session(user_id="a")
+        assert not await mgr.validate_session(older)
+        assert await mgr.validate_session(newer[0])
+        assert [s.session_id for s in await mgr.list_user_sessions("a")] == newer

@@ -4,6 +4,8 @@ Sessions that expire on time, stay isolated per tenant, survive concurrent
 requests without losing writes, and run in process or on Redis.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .config import Settings
 from .enums import ProtocolType, ProviderType, SessionStatus, TokenType
 from .errors import (
@@ -15,6 +17,7 @@ from .errors import (
     InvalidMetadataError,
     InvalidTTLError,
     InvalidValueTypeError,
+    MissingDependencyError,
     ProviderError,
     SessionError,
 )
@@ -25,12 +28,14 @@ from .models import CleanupReport, CSRFTokenInfo, SessionMetadata
 from .security.ids import generate_session_id
 from .stores import (
     MemoryStore,
-    RedisStore,
     Store,
     create_store,
     get_default_store,
     set_default_store,
 )
+
+if TYPE_CHECKING:
+    from .stores.redis import RedisStore
 
 __version__ = "0.1.0"
 
@@ -48,6 +53,7 @@ __all__ = [
     "KeyValueSession",
     "LifecycleEvent",
     "MemoryStore",
+    "MissingDependencyError",
     "ProtocolType",
     "ProviderError",
     "ProviderType",
@@ -68,3 +74,13 @@ __all__ = [
     "session",
     "set_default_store",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # RedisStore needs the optional redis extra: import it only when asked,
+    # so the memory store works without it.
+    if name == "RedisStore":
+        from .stores.redis import RedisStore
+
+        return RedisStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

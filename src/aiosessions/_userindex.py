@@ -68,12 +68,15 @@ class Verdict:
     """What reading the records of some index members showed.
 
     ``live``: member -> record, for live records of the index's user.
+    ``pending``: members not yet due whose records are missing: most
+    likely being written right now (newest first).
     ``discard``: members to take out: records gone (when due) or foreign.
     ``expired``: the members of ``discard`` whose records were gone.
     ``recheck``: due live members -> ms left before they can expire.
     """
 
     live: dict[str, SessionRecord] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)
     discard: list[str] = field(default_factory=list)
     expired: set[str] = field(default_factory=set)
     recheck: dict[str, int] = field(default_factory=dict)
@@ -91,16 +94,20 @@ def judge(
     written (see :data:`PENDING_MS`): it is left alone.
     """
     verdict = Verdict()
+    pending: list[tuple[int, str]] = []
     for (member, score), record in zip(members, records, strict=True):
         due = score <= now_ms
         if record is None:
             if due:
                 verdict.discard.append(member)
                 verdict.expired.add(member)
+            else:
+                pending.append((score, member))
         elif record.fields.get("u") != user_id:
             verdict.discard.append(member)
         else:
             verdict.live[member] = record
             if due:
                 verdict.recheck[member] = record.ttl_ms
+    verdict.pending = [member for _, member in sorted(pending, reverse=True)]
     return verdict

@@ -6,7 +6,7 @@ a test or an app can set variables after importing the package.
 =========================  =========================================  ==========
 variable                   meaning                                    default
 =========================  =========================================  ==========
-``SESSION_PROVIDER``       ``memory``, ``redis``, or the name of a    ``memory``
+``SESSION_PROVIDER``       ``memory``, ``redis``, or the name of a    see below
                            store registered under the entry point
                            group ``aiosessions.stores``
 ``SESSION_DEFAULT_TTL``    key-value TTL when none is given, seconds  ``3600``
@@ -14,6 +14,9 @@ variable                   meaning                                    default
 ``REDIS_TLS_INSECURE``     ``1`` skips TLS certificate checks         ``0``
 ``SESSION_MEMORY_MAX``     cap on memory store entries                none
 =========================  =========================================  ==========
+
+``SESSION_PROVIDER`` defaults to ``redis`` when ``SESSION_REDIS_URL`` is set,
+to ``memory`` otherwise.
 """
 
 from __future__ import annotations
@@ -75,11 +78,14 @@ class Settings:
                 used; the message names the variable.
         """
         env = os.environ if environ is None else environ
-        provider = env.get("SESSION_PROVIDER", "").strip().lower() or "memory"
+        session_redis_url = env.get("SESSION_REDIS_URL", "").strip()
+        # Naming a Redis for sessions is enough to use it; REDIS_URL alone
+        # is too often set for other purposes to switch stores by itself.
+        provider = env.get("SESSION_PROVIDER", "").strip().lower() or (
+            "redis" if session_redis_url else "memory"
+        )
         redis_url = (
-            env.get("SESSION_REDIS_URL", "").strip()
-            or env.get("REDIS_URL", "").strip()
-            or DEFAULT_REDIS_URL
+            session_redis_url or env.get("REDIS_URL", "").strip() or DEFAULT_REDIS_URL
         )
         default_ttl = _positive_int(env, "SESSION_DEFAULT_TTL", 3600)
         assert default_ttl is not None

@@ -8,10 +8,11 @@ Every error the library raises on purpose derives from :class:`SessionError`::
     │   ├── InvalidKeyError         a key the store cannot take
     │   ├── InvalidTTLError         zero, negative, NaN, infinite or too large
     │   ├── InvalidMetadataError    not JSON, too large, or not a counter
-    │   └── InvalidIdentifierError  a sandbox or user id that is not allowed
-    ├── InvalidValueTypeError (TypeError)
-    └── ProviderError               the store failed
-        └── BackendUnavailableError the store could not be reached
+    │   ├── InvalidIdentifierError  a sandbox or user id that is not allowed
+    │   └── InvalidValueTypeError (TypeError)  a value of the wrong type
+    ├── ProviderError               the store failed
+    │   └── BackendUnavailableError the store could not be reached
+    └── MissingDependencyError (ImportError)  an optional extra is not installed
 
 Subclasses carry the context of the failure as attributes, and their messages
 quote the bad value (cut to a readable length) and say how to fix it.
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidMetadataError",
     "InvalidTTLError",
     "InvalidValueTypeError",
+    "MissingDependencyError",
     "ProviderError",
     "SessionError",
 ]
@@ -87,15 +89,16 @@ class InvalidIdentifierError(InvalidInputError):
     """A sandbox or user id is empty, too long, or holds control characters."""
 
 
-class InvalidValueTypeError(SessionError, TypeError):
-    """A value has a type the store does not take (values are ``str``)."""
+class InvalidValueTypeError(InvalidInputError, TypeError):
+    """A value has a type the store does not take (values are ``str``).
+
+    Also a :class:`TypeError`, as Python code expects of a wrong type.
+    """
 
     def __init__(self, field: str, value: object, expected: str) -> None:
-        self.field = field
-        self.value = value
+        self.expected = expected
         super().__init__(
-            f"{field} must be {expected}, got {type(value).__name__}"
-            f" ({short_repr(value)})"
+            field, value, f"must be {expected}, not {type(value).__name__}"
         )
 
 
@@ -135,4 +138,20 @@ class BackendUnavailableError(ProviderError):
             f"{message} (after {attempts} attempt{'s' if attempts != 1 else ''})",
             store=store,
             operation=operation,
+        )
+
+
+class MissingDependencyError(SessionError, ImportError):
+    """A feature needs an optional dependency that is not installed.
+
+    ``package`` is the missing distribution, ``extra`` the aiosessions extra
+    that installs it.
+    """
+
+    def __init__(self, feature: str, package: str, extra: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs {package}, which is not installed:"
+            f" pip install 'aiosessions[{extra}]'"
         )

@@ -31,11 +31,18 @@ from ._userindex import (
     Verdict,
 )
 from .enums import SessionStatus
-from .errors import ConfigurationError, InvalidTTLError, InvalidValueTypeError
+from .errors import (
+    ConfigurationError,
+    InvalidInputError,
+    InvalidTTLError,
+    InvalidValueTypeError,
+)
 from .hooks import Hook, Hooks, LifecycleEvent, SessionEvent
 from .keys import DEFAULT_PREFIX, KeySpace, check_identifier
 from .models import CleanupReport, SessionMetadata, utc_from_ms
-from .security.ids import generate_session_id, looks_like_session_id
+from .security.csrf import DEFAULT_MAX_AGE, generate_csrf_token, validate_csrf_token
+from .security.keyring import ENV_VAR, KeyRing
+from .security.policy import SessionIdPolicy
 from .stores.base import (
     INT64_MAX,
     INT64_MIN,
@@ -78,6 +85,10 @@ class SessionManager:
             validation, not :meth:`extend_session_ttl`) keeps a session
             alive. ``None``: no cap beyond the session's own lifetime.
         key_prefix: first part of every store key.
+        secret_key: a key (at least 32 bytes), or a list of keys newest
+            first, to sign session ids and CSRF tokens; the first signs,
+            all verify. ``None``: ``SESSION_SECRET_KEY`` if set (read on
+            first use), else ids are unsigned and CSRF tokens unavailable.
         renew_after: seconds after which an id is due for a new one:
             :meth:`validate_and_renew` then rotates it. ``None``: never.
         renew_grace: seconds the old id keeps working after such a
@@ -91,7 +102,8 @@ class SessionManager:
         InvalidIdentifierError: *sandbox_id* is empty, too long or holds
             control characters.
         InvalidTTLError: a duration is not positive and finite.
-        ConfigurationError: a bad *max_sessions_per_user* or hook.
+        ConfigurationError: *secret_key* holds no usable key, or a bad
+            *max_sessions_per_user* or hook.
     """
 
     def __init__(
@@ -103,6 +115,7 @@ class SessionManager:
         max_lifetime: float | None = None,
         *,
         key_prefix: str = DEFAULT_PREFIX,
+        secret_key: str | Sequence[str] | None = None,
         renew_after: float | None = None,
         renew_grace: float = 30,
         max_sessions_per_user: int | None = None,
@@ -125,6 +138,10 @@ class SessionManager:
         self.idle_timeout = idle_timeout
         self.max_lifetime = max_lifetime
         self._store = _store_from(store)
+        self._secret_key = (
+            None if secret_key is None else KeyRing(secret_key, name="secret_key")
+        )
+        self._id_policy: SessionIdPolicy | None = None
         self._init_lifecycle(renew_after, renew_grace, max_sessions_per_user, hooks)
 
     def __repr__(self) -> str:
@@ -137,9 +154,24 @@ class SessionManager:
             self._store = get_default_store()
         return self._store
 
+    @property
+    def id_policy(self) -> SessionIdPolicy:
+        """How ids are issued and checked: signed when there is a secret key.
+
+        Raises:
+            ConfigurationError: ``SESSION_SECRET_KEY``, read here on first
+                use when no *secret_key* was given, holds an unusable key.
+        """
+        if self._id_policy is None:
+            keys = self._secret_key
+            if keys is None:
+                keys = KeyRing.from_env()
+            self._id_policy = SessionIdPolicy(self.sandbox_id, keys)
+        return self._id_policy
+
     def _key(self, session_id: object) -> str | None:
         """Return the key of *session_id*, or ``None`` if it is not an id."""
-        if looks_like_session_id(session_id):
+        if self.id_policy.check(session_id):
             return self.keys.session(session_id)  # type: ignore[arg-type]
         return None
 
@@ -208,10 +240,8 @@ class SessionManager:
         if key is not None and user_id is not None:
             await self._before_refresh(str(session_id), user_id, lifetime_ms)
         if key is not None and await self.store.session_touch(
-            key, lifetime_ms, user_id
+            key, lifetime_ms, user_id, fields
         ):
-            if fields:
-                await self.store.session_update(key, fields, replace=False)
             logger.debug("session refreshed %s", fingerprint(str(session_id)))
             return str(session_id)
 
@@ -221,7 +251,7 @@ class SessionManager:
                 user_id, fields, lifetime_ms, idle_ms, cap_ms
             )
         for _ in range(3):
-            new_id = generate_session_id()
+            new_id = self.id_policy.issue()
             if await self.store.session_create(
                 self.keys.session(new_id),
                 fields,
@@ -373,6 +403,66 @@ class SessionManager:
         await self._emit("deleted", str(session_id), user_id)
         return True
 
+    # -- CSRF -------------------------------------------------------------
+
+    def _csrf_secret(self) -> tuple[bytes, ...]:
+        keys = self.id_policy.keys
+        if keys is None:
+            raise ConfigurationError(
+                ENV_VAR,
+                None,
+                "CSRF tokens need a secret key: set SESSION_SECRET_KEY or pass"
+                " secret_key= to SessionManager",
+            )
+        return keys.derive(f"csrf/{self.sandbox_id}")
+
+    def csrf_token(self, session_id: str) -> str:
+        """Return a CSRF token bound to *session_id* and this sandbox.
+
+        It passes :meth:`verify_csrf_token` until it is older than the
+        *max_age* given there or the session ends (deleted, rotated or
+        expired). No store call.
+
+        Raises:
+            ConfigurationError: there is no secret key.
+            InvalidInputError: *session_id* is not an id of this manager.
+        """
+        secret = self._csrf_secret()
+        if self._key(session_id) is None:
+            raise InvalidInputError(
+                "session_id", "<redacted>", "not a session id of this manager"
+            )
+        return generate_csrf_token(session_id, secret)
+
+    async def verify_csrf_token(
+        self, session_id: str, token: object, max_age: float = DEFAULT_MAX_AGE
+    ) -> bool:
+        """Return whether *token* came from :meth:`csrf_token` for a live session.
+
+        The token must be for *session_id*, at most *max_age* seconds old,
+        and the session live: one store round trip, made only once the
+        token checks out, that does not slide the idle timeout.
+
+        Raises:
+            ConfigurationError: there is no secret key.
+            InvalidTTLError: *max_age* is not a positive number of seconds.
+            ProviderError: the store failed.
+        """
+        secret = self._csrf_secret()
+        key = self._key(session_id)
+        if key is None:
+            logger.info(
+                "csrf check failed: not a session id (%s)", _describe(session_id)
+            )
+            return False
+        if not validate_csrf_token(token, session_id, secret, max_age=max_age):
+            logger.info("csrf token refused for session %s", fingerprint(session_id))
+            return False
+        if not await self.store.exists(key):
+            logger.info("csrf token for a session not live %s", fingerprint(session_id))
+            return False
+        return True
+
     # -- housekeeping -----------------------------------------------------
 
     async def cleanup_expired_sessions(
@@ -401,6 +491,21 @@ class SessionManager:
             "default_ttl_hours": self.default_ttl_hours,
             "idle_timeout": self.idle_timeout,
             "max_lifetime": self.max_lifetime,
+        }
+
+    async def health(self) -> dict[str, Any]:
+        """Report on the store, for a readiness probe; never raises for it.
+
+        Returns ``{"ok": bool, "sandbox_id": ..., "store": {...}}`` where
+        ``store`` is :meth:`Store.health() <aiosessions.stores.Store.health>`:
+        provider, latency in ms and, on Redis, topology and node states.
+        JSON-safe and free of secrets.
+        """
+        report = await self.store.health()
+        return {
+            "ok": bool(report.get("ok")),
+            "sandbox_id": self.sandbox_id,
+            "store": report,
         }
 
     # -- lifecycle: options and hooks ---------------------------------------
@@ -483,13 +588,16 @@ class SessionManager:
         The index step lists the members it found, atomically with adding
         the new one: the due ones, to prune them, or with a session limit
         all of them, which are exactly the sessions created before this one.
+        The settle step checks that no eviction or revocation marked the
+        new session meanwhile; if one did, the session is ended at once and
+        its id, returned all the same, does not validate.
         """
         index = self.keys.user_index(user_id)
         limit = self.max_sessions_per_user
         bound_ms = lifetime_ms if cap_ms is None else min(lifetime_ms, cap_ms)
         expiry_ms = bound_ms if idle_ms is None else min(bound_ms, idle_ms)
         for _ in range(3):
-            new_id = generate_session_id()
+            new_id = self.id_policy.issue()
             opened = await self.store.index_update(
                 index,
                 add={new_id: PENDING_MS},
@@ -513,7 +621,19 @@ class SessionManager:
             recheck={new_id: expiry_ms},
             recheck_due=verdict.recheck,
             discard=[*verdict.discard, *victims],
+            marks_key=self.keys.user_marks(user_id),
+            check=[new_id],
         )
+        if settled.marked or settled.absent:
+            await self.store.delete(self.keys.session(new_id))
+            await self.store.index_update(index, discard=[new_id])
+            logger.info(
+                "session %s of user %s ended as it was created: a newer login"
+                " or a revocation came first",
+                fingerprint(new_id),
+                fingerprint(user_id),
+            )
+            return new_id
         logger.info(
             "session created %s sandbox=%r user=%s",
             fingerprint(new_id),
@@ -607,7 +727,7 @@ class SessionManager:
             return None
         fields = {n: v for n, v in before.fields.items() if n not in ("l", "t", "r")}
         user_id = fields.get("u")
-        new_id = generate_session_id()
+        new_id = self.id_policy.issue()
         new_key = self.keys.session(new_id)
 
         if user_id is None:
@@ -747,9 +867,11 @@ class SessionManager:
 
         *except_session_id* (e.g. the current device's) is spared. Every
         session live when the call starts is ended, including ids in a
-        rotation grace period and any successor a concurrent rotation
-        creates from them; a session created while the call runs may
-        survive it. Every worker sees the result at once (no local cache).
+        rotation grace period, any successor a concurrent rotation creates
+        from them, and any session whose creation had begun (its allocate
+        returns an id that does not validate); a session whose creation
+        begins after the first step survives. Every worker sees the result
+        at once (no local cache).
 
         Three store steps: mark the user's sessions revoked (in the index's
         slot), delete their records, prune the index. If a step fails the
@@ -910,14 +1032,18 @@ class SessionManager:
     def _model(self, session_id: str, record: SessionRecord) -> SessionMetadata:
         fields = record.fields
         idle = fields.get("i")
+        deadline = int(fields["a"])
+        expires = (
+            deadline if idle is None else min(int(fields["l"]) + int(idle), deadline)
+        )
         return SessionMetadata(
             session_id=session_id,
             sandbox_id=self.sandbox_id,
             user_id=fields.get("u"),
             created_at=utc_from_ms(int(fields["c"])),
             last_accessed=utc_from_ms(int(fields["l"])),
-            expires_at=utc_from_ms(record.now_ms + record.ttl_ms),
-            absolute_expires_at=utc_from_ms(int(fields["a"])),
+            expires_at=utc_from_ms(expires),
+            absolute_expires_at=utc_from_ms(deadline),
             idle_timeout=None if idle is None else int(idle) / 1000,
             status=SessionStatus.ACTIVE,
             custom_metadata=decode_metadata(fields),
@@ -934,12 +1060,13 @@ def _describe(value: object) -> str:
 
 
 def _oldest_beyond(verdict: Verdict, keep: int) -> list[str]:
-    """Return the live sessions in *verdict* but the *keep* newest.
+    """Return the sessions in *verdict* but the *keep* newest.
 
-    Ids a rotation replaced are neither counted nor returned: they end
-    within their grace period anyway.
+    Sessions still being written count as the newest (they were indexed
+    last); live ones rank by creation time. Ids a rotation replaced are
+    neither counted nor returned: they end within their grace period.
     """
-    ranked = sorted(
+    live = sorted(
         (
             (int(record.fields["c"]), member)
             for member, record in verdict.live.items()
@@ -947,7 +1074,8 @@ def _oldest_beyond(verdict: Verdict, keep: int) -> list[str]:
         ),
         reverse=True,
     )
-    return [member for _, member in ranked[keep:]]
+    ranked = [*verdict.pending, *(member for _, member in live)]
+    return ranked[keep:]
 
 
 def _utc_field(fields: Mapping[str, str], name: str) -> datetime | None:

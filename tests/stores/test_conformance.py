@@ -163,6 +163,15 @@ class TestRecords:
         left = await store.pttl(REC)
         assert left is not None and left > 50_000
 
+    async def test_refresh_merges_fields_in_the_same_step(self, store: Store) -> None:
+        await store.session_create(REC, {"u": "a", ":k": "1"}, 1_000, None, None)
+        assert await store.session_touch(REC, 60_000, "a", {":j": "2"})
+        assert not await store.session_touch(REC, 60_000, "b", {":z": "3"})
+        record = await store.session_read(REC)
+        assert record is not None
+        assert record.fields[":k"] == "1" and record.fields[":j"] == "2"
+        assert ":z" not in record.fields
+
     async def test_refresh_of_an_anonymous_record(self, store: Store) -> None:
         await store.session_create(REC, {}, 1_000, None, None)
         assert not await store.session_touch(REC, 60_000, "alice")
@@ -257,6 +266,32 @@ class TestRecords:
         assert await store.delete(REC)
         assert await store.session_read(REC) is None
         assert not await store.session_touch(REC)
+
+    @pytest.mark.parametrize("idle", [None, 2_000, 90_000])
+    async def test_expiry_is_always_derivable_from_the_fields(
+        self, store: Store, idle: int | None
+    ) -> None:
+        def expected(fields: dict[str, str]) -> int:
+            deadline = int(fields["a"])
+            if "i" not in fields:
+                return deadline
+            return min(int(fields["l"]) + int(fields["i"]), deadline)
+
+        await store.session_create(REC, {}, 60_000, idle, None)
+        for step in ("create", "touch", "extend", "refresh", "update"):
+            if step == "touch":
+                await store.session_touch(REC)
+            elif step == "extend":
+                await store.session_extend(REC, 5_000)
+            elif step == "refresh":
+                await store.session_touch(REC, 30_000, None)
+            elif step == "update":
+                await store.session_update(REC, {":k": "v"}, replace=False)
+            record = await store.session_read(REC)
+            assert record is not None
+            actual = record.now_ms + record.ttl_ms
+            assert abs(actual - expected(record.fields)) <= 5, step
+            await asyncio.sleep(0.01)
 
 
 class TestHousekeeping:

@@ -17,7 +17,8 @@ Record fields (single letters keep records small)::
 Times inside records come from the store's own clock (Redis ``TIME``, or
 ``time.time()`` in memory), so app servers with skewed clocks agree. A
 record's expiry is ``min(i, a - now)``: the idle timeout slides on every
-validation, never past the deadline, and the deadline never passes the cap.
+validation, never past the deadline, and the deadline never passes the cap;
+so a record expires at ``min(l + i, a)``, computable from its fields alone.
 
 A *user index* is a set of session ids, each with a score in Unix ms of the
 store's clock: the time by which the member must be checked against its
@@ -35,7 +36,12 @@ from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidKeyError, InvalidTTLError, InvalidValueTypeError
+from ..errors import (
+    InvalidKeyError,
+    InvalidTTLError,
+    InvalidValueTypeError,
+    ProviderError,
+)
 
 __all__ = [
     "INT64_MAX",
@@ -211,15 +217,20 @@ class Store(ABC):
 
     @abstractmethod
     async def session_touch(
-        self, key: str, refresh_ms: int | None = None, user_id: str | None = None
+        self,
+        key: str,
+        refresh_ms: int | None = None,
+        user_id: str | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> bool:
         """Validate a record: record the access and slide its idle expiry.
 
         With *refresh_ms*, the record must belong to *user_id* (``None``: to
         no user) and not be retired by a rotation; its deadline then moves
-        to now + *refresh_ms*, never past the cap. Returns whether the
-        record is live (and, when refreshing, owned by *user_id* and not
-        retired); a ``False`` answer changed nothing.
+        to now + *refresh_ms*, never past the cap, and custom metadata
+        *fields* are merged in. Returns whether the record is live (and,
+        when refreshing, owned by *user_id* and not retired); a ``False``
+        answer changed nothing.
         """
 
     @abstractmethod
@@ -252,6 +263,9 @@ class Store(ABC):
     @abstractmethod
     async def session_extend(self, key: str, add_ms: int) -> int | None:
         """Move a record's deadline *add_ms* later, never past its cap.
+
+        Extending counts as an access: ``l`` is set and the idle expiry
+        restarts, so a record's expiry is always ``min(l + i, a)``.
 
         Returns the ms left before expiry, or ``None`` if the record does
         not exist.
@@ -412,6 +426,22 @@ class Store(ABC):
     def describe(self) -> dict[str, Any]:
         """Return a JSON-safe description, free of secrets."""
         return {"provider": self.provider}
+
+    async def health(self) -> dict[str, Any]:
+        """Report whether the store answers, without raising when it does not.
+
+        Returns :meth:`describe` plus ``ok`` (bool), ``latency_ms`` (a
+        round trip in ms, or ``None``) and ``error`` (``None``, or what
+        failed, free of secrets); stores may add details. JSON-safe.
+        """
+        report = self.describe()
+        try:
+            latency = await self.ping()
+        except ProviderError as exc:
+            report.update(ok=False, latency_ms=None, error=str(exc))
+        else:
+            report.update(ok=True, latency_ms=round(latency * 1000, 3), error=None)
+        return report
 
     async def __aenter__(self) -> Store:
         return self

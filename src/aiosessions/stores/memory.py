@@ -113,9 +113,6 @@ class MemoryStore(Store):
         self.max_entries = max_entries
         self._data: dict[str, str | Record | _Ranked] = {}
         self._expires: dict[str, float] = {}  # monotonic seconds
-        # Records only: (monotonic deadline, the same as Unix ms), so the
-        # expiry shown stays put between reads; the two clocks drift.
-        self._wall_expiry: dict[str, tuple[float, int]] = {}
         self._buckets: dict[int, set[str]] = {}
         self._heap: list[int] = []
         self._lock = threading.Lock()
@@ -136,7 +133,6 @@ class MemoryStore(Store):
     # -- expiry bookkeeping (call with the lock held) ----------------------
 
     def _set_expiry(self, key: str, deadline: float | None) -> None:
-        self._wall_expiry.pop(key, None)
         old = self._expires.pop(key, None)
         if old is not None:
             bucket = self._buckets.get(int(old))
@@ -179,7 +175,6 @@ class MemoryStore(Store):
                 key = bucket.pop()
                 del self._expires[key]
                 del self._data[key]
-                self._wall_expiry.pop(key, None)
                 reclaimed += 1
             if bucket:
                 break  # budget spent; the rest waits for the next write
@@ -243,7 +238,6 @@ class MemoryStore(Store):
         idle = record.get("i")
         expiry = remaining if idle is None else min(int(idle), remaining)
         self._set_expiry(key, now + expiry / 1000)
-        self._wall_expiry[key] = (self._expires[key], wall + expiry)
         return expiry
 
     # -- key-value --------------------------------------------------------
@@ -320,7 +314,11 @@ class MemoryStore(Store):
             return True
 
     async def session_touch(
-        self, key: str, refresh_ms: int | None = None, user_id: str | None = None
+        self,
+        key: str,
+        refresh_ms: int | None = None,
+        user_id: str | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> bool:
         with self._lock:
             now = time.monotonic()
@@ -340,6 +338,8 @@ class MemoryStore(Store):
                 self._drop(key)
                 return False
             record["l"] = str(wall)
+            if refresh_ms is not None and fields:
+                record.update(fields)
             if refresh_ms is not None or "i" in record:
                 self._apply_expiry(key, record, now, wall)
             return True
@@ -397,23 +397,22 @@ class MemoryStore(Store):
             cap = record.get("x")
             if cap is not None:
                 deadline = min(deadline, int(cap))
-            if deadline <= _wall_ms():
+            wall = _wall_ms()
+            if deadline <= wall:
                 self._drop(key)
                 return None
             record["a"] = str(deadline)
-            return self._apply_expiry(key, record, now, _wall_ms())
+            record["l"] = str(wall)
+            return self._apply_expiry(key, record, now, wall)
 
     # -- record lifecycle: validation, rotation, bulk work -----------------
 
     def _snapshot(self, key: str, record: Record, now: float) -> SessionRecord:
-        now_ms = _wall_ms()
-        deadline = self._expires[key]
-        known = self._wall_expiry.get(key)
-        if known is not None and known[0] == deadline:
-            ttl_ms = known[1] - now_ms
-        else:  # set by pexpire: no wall-clock twin
-            ttl_ms = round((deadline - now) * 1000)
-        return SessionRecord(fields=dict(record), ttl_ms=max(0, ttl_ms), now_ms=now_ms)
+        return SessionRecord(
+            fields=dict(record),
+            ttl_ms=max(0, round((self._expires[key] - now) * 1000)),
+            now_ms=_wall_ms(),
+        )
 
     async def session_validate(self, key: str) -> SessionRecord | None:
         with self._lock:
@@ -450,7 +449,6 @@ class MemoryStore(Store):
             record["x"] = str(min(int(record.get("x", until)), until))
             if before.ttl_ms > grace_ms:
                 self._set_expiry(key, now + grace_ms / 1000)
-                self._wall_expiry[key] = (self._expires[key], wall + grace_ms)
             return before
 
     async def session_clone(self, key: str, fields: Mapping[str, str]) -> bool:
@@ -673,7 +671,6 @@ class MemoryStore(Store):
         with self._lock:
             self._data.clear()
             self._expires.clear()
-            self._wall_expiry.clear()
             self._buckets.clear()
             self._heap.clear()
 

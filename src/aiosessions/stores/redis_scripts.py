@@ -32,18 +32,6 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# The ms left before KEYS[1] expires, counted from `now`. PTTL counts from
-# the script's start, a moment before TIME, so now + PTTL can be 1 ms off
-# between two reads; PEXPIRETIME (Redis 7+) is the expiry itself.
-_TTL = """
-local function ttl_of(key)
-  local at = redis.pcall('PEXPIRETIME', key)
-  if type(at) ~= 'number' then return redis.call('PTTL', key) end
-  if at < 0 then return at end
-  return math.max(0, at - now)
-end
-"""
-
 # ARGV: lifetime_ms, idle_ms or '', cap_ms or '', then field, value, ...
 CREATE = (
     _NOW
@@ -72,8 +60,8 @@ return 1
 """
 )
 
-# ARGV: refresh_ms or '', then when refreshing the owner: '' for none, or
-# '=' followed by the user id.
+# ARGV: refresh_ms or '', then when refreshing the owner ('' for none, or
+# '=' followed by the user id) and field, value, ... to merge in.
 TOUCH = (
     _NOW
     + """
@@ -93,6 +81,7 @@ if deadline <= now then
 end
 if ARGV[1] ~= '' then
   redis.call('HSET', KEYS[1], 'a', deadline, 'l', now)
+  if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
 else
   redis.call('HSET', KEYS[1], 'l', now)
 end
@@ -107,9 +96,8 @@ return 1
 
 READ = (
     _NOW
-    + _TTL
     + """
-local ttl = ttl_of(KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
 if ttl == -2 then return false end
 return {now, ttl, redis.call('HGETALL', KEYS[1])}
 """
@@ -150,7 +138,7 @@ if expiry <= 0 then
   redis.call('DEL', KEYS[1])
   return -2
 end
-redis.call('HSET', KEYS[1], 'a', deadline)
+redis.call('HSET', KEYS[1], 'a', deadline, 'l', now)
 if h[2] then expiry = math.min(expiry, tonumber(h[2])) end
 redis.call('PEXPIRE', KEYS[1], expiry)
 return expiry
@@ -162,7 +150,6 @@ return expiry
 # TOUCH without refresh, then the record as READ returns it.
 VALIDATE = (
     _NOW
-    + _TTL
     + """
 local h = redis.call('HMGET', KEYS[1], 'a', 'i')
 if not h[1] then return false end
@@ -175,14 +162,13 @@ redis.call('HSET', KEYS[1], 'l', now)
 if h[2] then
   redis.call('PEXPIRE', KEYS[1], math.min(deadline - now, tonumber(h[2])))
 end
-return {now, ttl_of(KEYS[1]), redis.call('HGETALL', KEYS[1])}
+return {now, redis.call('PTTL', KEYS[1]), redis.call('HGETALL', KEYS[1])}
 """
 )
 
 # ARGV: grace_ms. Returns the record as it was, or false.
 RETIRE = (
     _NOW
-    + _TTL
     + """
 local h = redis.call('HMGET', KEYS[1], 'a', 'x', 'r')
 if not h[1] or h[3] then return false end
@@ -190,7 +176,7 @@ if tonumber(h[1]) <= now then
   redis.call('DEL', KEYS[1])
   return false
 end
-local ttl = ttl_of(KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
 local before = redis.call('HGETALL', KEYS[1])
 local grace = tonumber(ARGV[1])
 if grace == 0 then
@@ -229,9 +215,8 @@ return 1
 
 POP = (
     _NOW
-    + _TTL
     + """
-local ttl = ttl_of(KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
 if ttl == -2 then return false end
 local fields = redis.call('HGETALL', KEYS[1])
 redis.call('DEL', KEYS[1])
