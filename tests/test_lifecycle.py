@@ -6,6 +6,7 @@ Every test runs on the memory store and on a real Redis (``store``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import AsyncIterator
 
@@ -841,3 +842,24 @@ class TestCreationRaces:
         assert not await mgr.validate_session(older)
         assert await mgr.validate_session(newer[0])
         assert [s.session_id for s in await mgr.list_user_sessions("a")] == newer
+
+
+class TestLogging:
+    async def test_lifecycle_logs_neither_ids_nor_user_ids(
+        self, store: Store, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        mgr = manager(store, max_sessions_per_user=2, renew_after=0.05)
+        user = "alice@example.org"
+        with caplog.at_level(logging.DEBUG, logger="aiosessions"):
+            ids = [await mgr.allocate_session(user_id=user) for _ in range(3)]
+            await asyncio.sleep(0.1)
+            renewed = await mgr.validate_and_renew(ids[-1])
+            rotated = await mgr.rotate_session(renewed or "", grace_seconds=1)
+            await mgr.extend_session_ttl(rotated or "", 1)
+            await mgr.list_user_sessions(user)
+            await mgr.revoke_user_sessions(user)
+            await mgr.cleanup_report()
+        text = caplog.text
+        assert "rotated" in text and "revoked" in text and "evicted" in text
+        for secret in [*ids, renewed, rotated, user]:
+            assert secret is not None and secret not in text

@@ -94,9 +94,14 @@ class KeySpace:
         """Return the key of the index of *user_id*'s sessions."""
         return f"{self.user_index_prefix}{{{encode(user_id)}}}"
 
+    @property
+    def user_marks_prefix(self) -> str:
+        """Common start of every revocation marks key of this sandbox."""
+        return f"{self.prefix}:r:{encode(self.sandbox_id)}:"
+
     def user_marks(self, user_id: str) -> str:
         """Return the key of *user_id*'s revocation marks (same hash slot)."""
-        return f"{self.prefix}:r:{encode(self.sandbox_id)}:{{{encode(user_id)}}}"
+        return f"{self.user_marks_prefix}{{{encode(user_id)}}}"
 
     def user_of_index(self, key: str) -> str | None:
         """Return the user whose index *key* is, or ``None`` if it is not one."""
