@@ -8,9 +8,12 @@ session keys (a keyspace scan, what a per-user lookup without an index
 would cost). A benchmark, not a test: it prints a Markdown table and
 checks nothing but that the listing stays right.
 
-    python benchmarks/bench_user_index.py                      # memory store
-    python benchmarks/bench_user_index.py --start-redis        # + a throwaway Redis
-    python benchmarks/bench_user_index.py --redis-url redis://127.0.0.1:6380/0
+    python -m benchmarks.bench_user_index                   # memory store
+    python -m benchmarks.bench_user_index --start-redis     # + a throwaway Redis
+    python -m benchmarks.bench_user_index --redis-url redis://127.0.0.1:6380/0
+
+Run it from the repository root: ``--start-redis`` starts a redis-server of
+its own on a free loopback port through ``tests/servers.py``.
 
 Against an existing Redis it writes only under a random sandbox and deletes
 every key of that sandbox before leaving.
@@ -25,9 +28,8 @@ import secrets
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-
-from bench_core import own_redis, positive
 
 from aiosessions import MemoryStore, SessionManager, Store
 
@@ -130,6 +132,24 @@ def table(rows: list[Row]) -> str:
             f" | {r.scan_seconds * 1000:,.0f} |"
         )
     return "\n".join(lines)
+
+
+def positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+@contextlib.contextmanager
+def own_redis() -> Iterator[str]:
+    """A throwaway redis-server on a free loopback port; yield its URL."""
+    from tests.servers import RedisServer, redis_server_binary
+
+    if redis_server_binary() is None:
+        raise SystemExit("--start-redis needs redis-server on PATH")
+    with RedisServer(name="bench-user-index") as server:
+        yield server.url
 
 
 def steps_of(text: str) -> list[int]:

@@ -56,7 +56,7 @@ def _positive_int(env: Mapping[str, str], name: str, default: int | None) -> int
     return number
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     """Everything needed to build the default store.
 
@@ -68,6 +68,16 @@ class Settings:
     redis_url: str = DEFAULT_REDIS_URL
     redis_tls_insecure: bool = False
     memory_max_entries: int | None = None
+
+    def __repr__(self) -> str:
+        from .stores.redis_urls import redact_url
+
+        return (
+            f"Settings(provider={self.provider!r}, default_ttl={self.default_ttl},"
+            f" redis_url={redact_url(self.redis_url)!r},"
+            f" redis_tls_insecure={self.redis_tls_insecure},"
+            f" memory_max_entries={self.memory_max_entries})"
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import quote, unquote
 
 from .errors import InvalidIdentifierError, InvalidValueTypeError
@@ -49,6 +50,8 @@ def check_identifier(field: str, value: object) -> str:
         raise InvalidIdentifierError(
             field, value, f"longer than {MAX_IDENTIFIER_LENGTH} characters"
         )
+    if value.isprintable():
+        return value  # no character of category C (nor any separator)
     if any(unicodedata.category(ch)[0] == "C" for ch in value):
         raise InvalidIdentifierError(
             field, value, "control, format or unassigned characters are not allowed"
@@ -72,7 +75,7 @@ class KeySpace:
         check_identifier("sandbox_id", self.sandbox_id)
         check_identifier("key_prefix", self.prefix)
 
-    @property
+    @cached_property
     def session_prefix(self) -> str:
         """Common start of every session key of this sandbox."""
         return f"{self.prefix}:s:{encode(self.sandbox_id)}:"
@@ -85,7 +88,7 @@ class KeySpace:
         """Return a SCAN pattern matching every session key of this sandbox."""
         return f"{glob_escape(self.session_prefix)}*"
 
-    @property
+    @cached_property
     def user_index_prefix(self) -> str:
         """Common start of every user index key of this sandbox."""
         return f"{self.prefix}:u:{encode(self.sandbox_id)}:"
@@ -94,7 +97,7 @@ class KeySpace:
         """Return the key of the index of *user_id*'s sessions."""
         return f"{self.user_index_prefix}{{{encode(user_id)}}}"
 
-    @property
+    @cached_property
     def user_marks_prefix(self) -> str:
         """Common start of every revocation marks key of this sandbox."""
         return f"{self.prefix}:r:{encode(self.sandbox_id)}:"

@@ -31,12 +31,14 @@ call that spans slots.
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import (
+    InvalidInputError,
     InvalidKeyError,
     InvalidTTLError,
     InvalidValueTypeError,
@@ -64,6 +66,9 @@ MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+
+UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters (C0, DEL, C1) and lone surrogates: no key may hold them."""
 
 META_PREFIX = ":"
 """Record fields that hold custom metadata start with this."""
@@ -110,7 +115,7 @@ def check_key(key: object) -> str:
     Raises:
         InvalidValueTypeError: *key* is not a ``str``.
         InvalidKeyError: it is empty, longer than :data:`MAX_KEY_LENGTH`
-            characters, or holds ASCII control characters.
+            characters, or holds control characters or lone surrogates.
     """
     if not isinstance(key, str):
         raise InvalidValueTypeError("key", key, "str")
@@ -118,15 +123,31 @@ def check_key(key: object) -> str:
         raise InvalidKeyError("key", key, "must not be empty")
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidKeyError("key", key, f"longer than {MAX_KEY_LENGTH} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
-        raise InvalidKeyError("key", key, "control characters are not allowed")
+    # isprintable() is one C loop and False for every control character;
+    # the regex only runs for the rare key with other unprintable ones.
+    if not key.isprintable() and UNSAFE_TEXT.search(key):
+        raise InvalidKeyError(
+            "key", key, "control characters and lone surrogates are not allowed"
+        )
     return key
 
 
 def check_value(value: object) -> str:
-    """Return *value* if it is a ``str``; raise :class:`InvalidValueTypeError`."""
+    """Return *value* if it is text every store can hold.
+
+    Raises:
+        InvalidValueTypeError: *value* is not a ``str``.
+        InvalidInputError: it holds a lone surrogate (not UTF-8 encodable).
+    """
     if not isinstance(value, str):
         raise InvalidValueTypeError("value", value, "str")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInputError(
+                "value", value, "holds a lone surrogate; values must be valid text"
+            ) from None
     return value
 
 
@@ -141,6 +162,8 @@ def ttl_to_ms(ttl: object, field: str = "ttl", unit_ms: int = 1000) -> int:
         InvalidTTLError: it is zero, negative, NaN, infinite, or longer
             than :data:`MAX_TTL_MS`.
     """
+    if type(ttl) is int and 0 < ttl * unit_ms <= MAX_TTL_MS:
+        return ttl * unit_ms  # the common case, without the float checks
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
         raise InvalidValueTypeError(field, ttl, "an int or float duration")
     if isinstance(ttl, float) and not math.isfinite(ttl):
