@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import aiosessions
 
 README = Path(__file__).resolve().parents[2] / "README.md"
