@@ -27,9 +27,11 @@ from dataclasses import dataclass
 
 from .errors import ConfigurationError
 
-__all__ = ["DEFAULT_REDIS_URL", "Settings"]
+__all__ = ["DEFAULT_REDIS_URL", "MAX_TTL_SECONDS", "Settings"]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+MAX_TTL_SECONDS = 100 * 365 * 24 * 3600
+"""Longest duration any store accepts (100 years)."""
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
@@ -99,6 +101,12 @@ class Settings:
         )
         default_ttl = _positive_int(env, "SESSION_DEFAULT_TTL", 3600)
         assert default_ttl is not None
+        if default_ttl > MAX_TTL_SECONDS:
+            raise ConfigurationError(
+                "SESSION_DEFAULT_TTL",
+                env["SESSION_DEFAULT_TTL"],
+                f"longer than the {MAX_TTL_SECONDS} s the stores can hold",
+            )
         return cls(
             provider=provider,
             default_ttl=default_ttl,

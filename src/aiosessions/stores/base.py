@@ -37,6 +37,7 @@ from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import MAX_TTL_SECONDS
 from ..errors import (
     InvalidInputError,
     InvalidKeyError,
@@ -61,7 +62,7 @@ __all__ = [
 MAX_KEY_LENGTH = 1024
 """Longest key accepted, in characters."""
 
-MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000
+MAX_TTL_MS = MAX_TTL_SECONDS * 1000
 """Longest expiry accepted (100 years, in ms); every backend can hold it."""
 
 INT64_MIN = -(2**63)
@@ -191,6 +192,10 @@ class Store(ABC):
     #: The provider name, as ``SESSION_PROVIDER`` spells it.
     provider: str = ""
 
+    #: Seconds a key-value ``set()`` without a TTL keeps its value; ``None``:
+    #: ``SESSION_DEFAULT_TTL``. :func:`create_store` sets it from the settings.
+    default_ttl: int | None = None
+
     # -- key-value --------------------------------------------------------
 
     @abstractmethod
@@ -287,6 +292,8 @@ class Store(ABC):
     async def session_extend(self, key: str, add_ms: int) -> int | None:
         """Move a record's deadline *add_ms* later, never past its cap.
 
+        The deadline never goes past :data:`MAX_TTL_MS` from now, so
+        repeated extensions keep every timestamp representable.
         Extending counts as an access: ``l`` is set and the idle expiry
         restarts, so a record's expiry is always ``min(l + i, a)``.
 

@@ -53,7 +53,7 @@ from ..errors import (
 )
 from ..keys import glob_escape
 from . import redis_scripts
-from .base import META_PREFIX, IndexState, SessionRecord, Store
+from .base import MAX_TTL_MS, META_PREFIX, IndexState, SessionRecord, Store
 from .redis_clients import (
     Backend,
     LuaScript,
@@ -522,7 +522,9 @@ class RedisStore(Store):
         return int(reply[1])
 
     async def session_extend(self, key: str, add_ms: int) -> int | None:
-        left: int = await self._script("EXTEND", key, [add_ms], idempotent=False)
+        left: int = await self._script(
+            "EXTEND", key, [add_ms, MAX_TTL_MS], idempotent=False
+        )
         return None if left == -2 else left
 
     # -- record lifecycle: validation, rotation, bulk work -----------------
