@@ -340,11 +340,11 @@ class TestValidate:
         assert 250 < record.ttl_ms <= 300
 
     async def test_validate_slides_like_touch(self, store: Store) -> None:
-        await store.session_create(REC, {}, 60_000, 300, None)
+        await store.session_create(REC, {}, 60_000, 600, None)
         for _ in range(3):
-            await asyncio.sleep(0.15)
+            await asyncio.sleep(0.3)
             assert await store.session_validate(REC) is not None
-        await asyncio.sleep(0.45)
+        await asyncio.sleep(0.9)
         assert await store.session_validate(REC) is None
         assert not await store.exists(REC)
 

@@ -70,6 +70,7 @@ __all__ = ["RedisStore", "redact_url"]
 
 T = TypeVar("T")
 _PIPELINE_CHUNK = 500  # commands sent per pipelined round trip
+_CLUSTER_FANOUT = 32  # single-key calls in flight at once, per bulk call, on Cluster
 
 
 def _error_classes(*names: str) -> tuple[type[BaseException], ...]:
@@ -532,8 +533,22 @@ class RedisStore(Store):
     async def _script_many(
         self, name: str, keys: Sequence[str], args: list[Any]
     ) -> list[Any]:
-        """Run script *name* once per key, pipelined, in bounded chunks."""
+        """Run script *name* once per key, in bounded chunks.
+
+        One server or Sentinel: one pipeline per chunk. Cluster: one call
+        per key, a chunk at a time, each taking its turn among
+        ``max_connections`` (redis-py before 8.2 refuses EVALSHA in Cluster
+        pipelines, and the Cluster client fails rather than waits when its
+        pools run dry).
+        """
         results: list[Any] = []
+        if self.topology == "cluster":
+            for start in range(0, len(keys), _CLUSTER_FANOUT):
+                chunk = keys[start : start + _CLUSTER_FANOUT]
+                results += await asyncio.gather(
+                    *(self._script(name, key, args) for key in chunk)
+                )
+            return results
         for start in range(0, len(keys), _PIPELINE_CHUNK):
             chunk = keys[start : start + _PIPELINE_CHUNK]
 
@@ -737,10 +752,9 @@ async def _pipelined(
 ) -> list[Any]:
     """Run script *name* once per key in one pipeline; return the replies.
 
-    Each key's call goes by EVALSHA; a node that lacks the script answers
+    Each key's call goes by EVALSHA; a server that lacks the script answers
     NOSCRIPT for those calls only (they did not run), and they go again in
-    full by EVAL, which caches the script there. On Cluster the pipeline
-    sends each call to the node of its key's slot.
+    full by EVAL, which caches the script there.
     """
     script = bound.scripts[name]
     pipe = bound.client.pipeline(transaction=False)
