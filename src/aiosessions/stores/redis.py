@@ -18,7 +18,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -314,9 +314,13 @@ class RedisStore(Store):
         return SessionRecord(fields=fields, ttl_ms=max(0, ttl_ms), now_ms=now_ms)
 
     async def session_update(
-        self, key: str, fields: Mapping[str, str], replace: bool
+        self,
+        key: str,
+        fields: Mapping[str, str],
+        replace: bool,
+        remove: Collection[str] = (),
     ) -> bool:
-        args: list[Any] = ["1" if replace else "0"]
+        args: list[Any] = ["1" if replace else "0", len(remove), *remove]
         for name, value in fields.items():
             args += (name, value)
         done = await self._script("UPDATE", key, args)
