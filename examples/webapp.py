@@ -61,7 +61,9 @@ PAGES = {
  header { background: {{ colour or "#1d2330" }}; color: white;
           padding: .8rem 1.5rem; display: flex; gap: 1.5rem;
           align-items: center; }
- header a, header button { color: white; }
+ header a { color: white; }
+ header button { color: white; background: transparent;
+                 border: 1px solid #fff9; border-radius: 4px; }
  header .who { margin-left: auto; }
  main { max-width: 46rem; margin: 2rem auto; background: white;
         padding: 1.5rem 2rem; border-radius: 8px;
@@ -128,7 +130,7 @@ session to a new id, so an id planted before it is worthless.</p>
  <p><button id="save">Save</button></p>
 </form>
 <p class="muted">Saved in this session only; every other session of yours
-keeps its own. This session expires at {{ expires }} UTC unless used.</p>
+keeps its own. This session expires at {{ expires }} UTC.</p>
 {% endblock %}""",
     "sessions.html": """{% extends "base.html" %}
 {% block title %}Your sessions{% endblock %}{% block main %}
