@@ -42,8 +42,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from aiosessions import SessionManager, SessionMetadata
-from aiosessions.web import Session, SessionMiddleware, session_from
-from aiosessions.web.csrf import CSRFMiddleware
+from aiosessions.web import CSRFMiddleware, Session, SessionMiddleware, session_from
 
 SANDBOX = "webapp-demo"
 NAME_LIMIT = 40

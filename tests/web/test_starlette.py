@@ -497,6 +497,7 @@ def test_session_is_exported_from_the_web_package() -> None:
 
     assert web.Session is Session
     assert set(web.__all__) == {
+        "CSRFMiddleware",
         "Session",
         "SessionMiddleware",
         "SessionNotLoadedError",

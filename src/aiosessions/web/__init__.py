@@ -6,10 +6,12 @@ Starlette's form parser, from the ``web`` extra
 (``pip install 'aiosessions[web]'``).
 """
 
+from .csrf import CSRFMiddleware
 from .session import Session, SessionNotLoadedError
 from .starlette import SessionMiddleware, session_from
 
 __all__ = [
+    "CSRFMiddleware",
     "Session",
     "SessionMiddleware",
     "SessionNotLoadedError",
