@@ -317,9 +317,12 @@ def create_app(
     127.0.0.1; behind HTTPS, turn it on (it is the middleware's default).
     """
     if manager is None:
-        # Without SESSION_SECRET_KEY a random key is made: fine for one
-        # process on the memory store, wrong for several workers on Redis.
-        secret = os.environ.get("SESSION_SECRET_KEY") or secrets.token_urlsafe(48)
+        # The manager reads SESSION_SECRET_KEY itself; without it a random
+        # key is made: fine for one process on the memory store, wrong for
+        # several workers on Redis (each would refuse the others' ids).
+        secret = (
+            None if os.environ.get("SESSION_SECRET_KEY") else secrets.token_urlsafe(48)
+        )
         manager = SessionManager(
             SANDBOX, default_ttl_hours=8, idle_timeout=30 * 60, secret_key=secret
         )

@@ -21,6 +21,7 @@ EXPECTED = {
     "InvalidValueTypeError",
     "KeyValueSession",
     "MemoryStore",
+    "MissingDependencyError",
     "ProtocolType",
     "ProviderError",
     "ProviderType",
@@ -80,3 +81,33 @@ def test_memory_store_works_without_the_redis_extra() -> None:
 def test_top_level_unknown_attribute_raises() -> None:
     with pytest.raises(AttributeError, match="nothing_here"):
         aiosessions.nothing_here  # noqa: B018
+
+
+SECURITY = {
+    "IdFormat",
+    "IdStrength",
+    "KeyRing",
+    "SessionIdPolicy",
+    "analyze_session_id_strength",
+    "estimate_entropy",
+    "extract_csrf_token_info",
+    "generate_csrf_token",
+    "generate_double_submit_token",
+    "generate_encrypted_csrf_token",
+    "generate_secure_session_id",
+    "generate_session_id",
+    "is_csrf_token_expired",
+    "looks_like_session_id",
+    "validate_csrf_token",
+    "validate_double_submit_token",
+    "validate_encrypted_csrf_token",
+    "validate_session_id_format",
+}
+
+
+def test_security_package_lists_exactly_its_public_names() -> None:
+    import aiosessions.security as security
+
+    assert set(security.__all__) == SECURITY
+    for name in security.__all__:
+        assert getattr(security, name) is not None

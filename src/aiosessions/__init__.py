@@ -17,6 +17,7 @@ from .errors import (
     InvalidMetadataError,
     InvalidTTLError,
     InvalidValueTypeError,
+    MissingDependencyError,
     ProviderError,
     SessionError,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "InvalidValueTypeError",
     "KeyValueSession",
     "MemoryStore",
+    "MissingDependencyError",
     "ProtocolType",
     "ProviderError",
     "ProviderType",

@@ -10,8 +10,9 @@ Every error the library raises on purpose derives from :class:`SessionError`::
     │   ├── InvalidMetadataError    not JSON, too large, or not a counter
     │   ├── InvalidIdentifierError  a sandbox or user id that is not allowed
     │   └── InvalidValueTypeError (TypeError)  a value of the wrong type
-    └── ProviderError               the store failed
-        └── BackendUnavailableError the store could not be reached
+    ├── ProviderError               the store failed
+    │   └── BackendUnavailableError the store could not be reached
+    └── MissingDependencyError (ImportError)  an optional extra is not installed
 
 Subclasses carry the context of the failure as attributes, and their messages
 quote the bad value (cut to a readable length) and say how to fix it.
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidMetadataError",
     "InvalidTTLError",
     "InvalidValueTypeError",
+    "MissingDependencyError",
     "ProviderError",
     "SessionError",
 ]
@@ -136,4 +138,20 @@ class BackendUnavailableError(ProviderError):
             f"{message} (after {attempts} attempt{'s' if attempts != 1 else ''})",
             store=store,
             operation=operation,
+        )
+
+
+class MissingDependencyError(SessionError, ImportError):
+    """A feature needs an optional dependency that is not installed.
+
+    ``package`` is the missing distribution, ``extra`` the aiosessions extra
+    that installs it.
+    """
+
+    def __init__(self, feature: str, package: str, extra: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs {package}, which is not installed:"
+            f" pip install 'aiosessions[{extra}]'"
         )

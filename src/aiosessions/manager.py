@@ -7,16 +7,18 @@ for every worker at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ._log import fingerprint, logger
 from ._metadata import check_metadata_key, decode_metadata, encode_metadata
 from .enums import SessionStatus
-from .errors import InvalidValueTypeError
+from .errors import ConfigurationError, InvalidInputError, InvalidValueTypeError
 from .keys import DEFAULT_PREFIX, KeySpace, check_identifier
 from .models import SessionMetadata, utc_from_ms
-from .security.ids import generate_session_id, looks_like_session_id
+from .security.csrf import DEFAULT_MAX_AGE, generate_csrf_token, validate_csrf_token
+from .security.keyring import ENV_VAR, KeyRing
+from .security.policy import SessionIdPolicy
 from .stores.base import INT64_MAX, INT64_MIN, SessionRecord, Store, ttl_to_ms
 from .stores.factory import get_default_store
 
@@ -49,11 +51,16 @@ class SessionManager:
             validation, not :meth:`extend_session_ttl`) keeps a session
             alive. ``None``: no cap beyond the session's own lifetime.
         key_prefix: first part of every store key.
+        secret_key: a key (at least 32 bytes), or a list of keys newest
+            first, to sign session ids and CSRF tokens; the first signs,
+            all verify. ``None``: ``SESSION_SECRET_KEY`` if set (read on
+            first use), else ids are unsigned and CSRF tokens unavailable.
 
     Raises:
         InvalidIdentifierError: *sandbox_id* is empty, too long or holds
             control characters.
         InvalidTTLError: a duration is not positive and finite.
+        ConfigurationError: *secret_key* holds no usable key.
     """
 
     def __init__(
@@ -65,6 +72,7 @@ class SessionManager:
         max_lifetime: float | None = None,
         *,
         key_prefix: str = DEFAULT_PREFIX,
+        secret_key: str | Sequence[str] | None = None,
     ) -> None:
         self.keys = KeySpace(check_identifier("sandbox_id", sandbox_id), key_prefix)
         self.sandbox_id = sandbox_id
@@ -83,6 +91,10 @@ class SessionManager:
         self.idle_timeout = idle_timeout
         self.max_lifetime = max_lifetime
         self._store = _store_from(store)
+        self._secret_key = (
+            None if secret_key is None else KeyRing(secret_key, name="secret_key")
+        )
+        self._id_policy: SessionIdPolicy | None = None
 
     def __repr__(self) -> str:
         return f"SessionManager(sandbox_id={self.sandbox_id!r}, store={self._store!r})"
@@ -94,9 +106,24 @@ class SessionManager:
             self._store = get_default_store()
         return self._store
 
+    @property
+    def id_policy(self) -> SessionIdPolicy:
+        """How ids are issued and checked: signed when there is a secret key.
+
+        Raises:
+            ConfigurationError: ``SESSION_SECRET_KEY``, read here on first
+                use when no *secret_key* was given, holds an unusable key.
+        """
+        if self._id_policy is None:
+            keys = self._secret_key
+            if keys is None:
+                keys = KeyRing.from_env()
+            self._id_policy = SessionIdPolicy(self.sandbox_id, keys)
+        return self._id_policy
+
     def _key(self, session_id: object) -> str | None:
         """Return the key of *session_id*, or ``None`` if it is not an id."""
-        if looks_like_session_id(session_id):
+        if self.id_policy.check(session_id):
             return self.keys.session(session_id)  # type: ignore[arg-type]
         return None
 
@@ -145,7 +172,7 @@ class SessionManager:
         if user_id is not None:
             fields["u"] = user_id
         for _ in range(3):
-            new_id = generate_session_id()
+            new_id = self.id_policy.issue()
             if await self.store.session_create(
                 self.keys.session(new_id),
                 fields,
@@ -286,6 +313,66 @@ class SessionManager:
         if deleted:
             logger.info("session deleted %s", fingerprint(str(session_id)))
         return deleted
+
+    # -- CSRF -------------------------------------------------------------
+
+    def _csrf_secret(self) -> tuple[bytes, ...]:
+        keys = self.id_policy.keys
+        if keys is None:
+            raise ConfigurationError(
+                ENV_VAR,
+                None,
+                "CSRF tokens need a secret key: set SESSION_SECRET_KEY or pass"
+                " secret_key= to SessionManager",
+            )
+        return keys.derive(f"csrf/{self.sandbox_id}")
+
+    def csrf_token(self, session_id: str) -> str:
+        """Return a CSRF token bound to *session_id* and this sandbox.
+
+        It passes :meth:`verify_csrf_token` until it is older than the
+        *max_age* given there or the session ends (deleted, rotated or
+        expired). No store call.
+
+        Raises:
+            ConfigurationError: there is no secret key.
+            InvalidInputError: *session_id* is not an id of this manager.
+        """
+        secret = self._csrf_secret()
+        if self._key(session_id) is None:
+            raise InvalidInputError(
+                "session_id", "<redacted>", "not a session id of this manager"
+            )
+        return generate_csrf_token(session_id, secret)
+
+    async def verify_csrf_token(
+        self, session_id: str, token: object, max_age: float = DEFAULT_MAX_AGE
+    ) -> bool:
+        """Return whether *token* came from :meth:`csrf_token` for a live session.
+
+        The token must be for *session_id*, at most *max_age* seconds old,
+        and the session live: one store round trip, made only once the
+        token checks out, that does not slide the idle timeout.
+
+        Raises:
+            ConfigurationError: there is no secret key.
+            InvalidTTLError: *max_age* is not a positive number of seconds.
+            ProviderError: the store failed.
+        """
+        secret = self._csrf_secret()
+        key = self._key(session_id)
+        if key is None:
+            logger.info(
+                "csrf check failed: not a session id (%s)", _describe(session_id)
+            )
+            return False
+        if not validate_csrf_token(token, session_id, secret, max_age=max_age):
+            logger.info("csrf token refused for session %s", fingerprint(session_id))
+            return False
+        if not await self.store.exists(key):
+            logger.info("csrf token for a session not live %s", fingerprint(session_id))
+            return False
+        return True
 
     # -- housekeeping -----------------------------------------------------
 

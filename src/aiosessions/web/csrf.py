@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .._log import fingerprint, logger
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, MissingDependencyError
 from ._asgi import ASGIApp, Message, Receive, Scope, Send, header_values
 from .starlette import _TOKEN, session_from
 
@@ -184,9 +184,8 @@ async def _multipart_field(scope: Scope, body: bytes, name: str) -> str | None:
     try:
         from starlette.requests import Request
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "reading a CSRF token from a multipart form needs starlette and"
-            " python-multipart: pip install 'aiosessions[web]'"
+        raise MissingDependencyError(
+            "reading a CSRF token from a multipart form", "starlette", "web"
         ) from exc
 
     request = Request(scope, _replay(body, _no_more))

@@ -284,10 +284,13 @@ class Session(MutableMapping[str, Any]):
             ProviderError: the store failed.
         """
         self._check_open()
-        if not await self._verify():
-            self._id = await self._manager.allocate_session()
+        if await self._verify():
+            assert self._id is not None
+            session_id = self._id
+        else:
+            session_id = self._id = await self._manager.allocate_session()
             self._verified = True
-        return self._manager.csrf_token(self._id)
+        return self._manager.csrf_token(session_id)
 
     # -- writing ----------------------------------------------------------
 
