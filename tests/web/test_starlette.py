@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -370,6 +371,27 @@ class TestLogout:
         new = cookie_of(response)["session"].value
         assert new and new != old
         assert read.json() == {"id": new, "user": None, "data": {"flash": "bye"}}
+
+
+class TestLogging:
+    async def test_a_whole_web_lifecycle_logs_no_raw_id(
+        self, manager: SessionManager, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        planted = generate_session_id()
+        seen: set[str] = {planted}
+        async with client(make_app(manager)) as http:
+            plant(http, planted)
+            await http.post("/write", json={"a": 1})
+            seen.add(http.cookies["session"])
+            await http.post("/login?user=alice")
+            seen.add(http.cookies["session"])
+            await http.get("/read")
+            await http.post("/logout")
+
+        assert "session ended" in caplog.text
+        for sid in seen:
+            assert sid not in caplog.text
 
 
 class TestHeaderTransport:
