@@ -173,3 +173,24 @@ async def store(request: pytest.FixtureRequest) -> Any:
         yield redis_store
     finally:
         await redis_store.aclose()
+
+
+# ======================================================================================
+# A clean environment: settings a developer has in their shell never leak in.
+# ======================================================================================
+
+LIBRARY_VARIABLES = (
+    "SESSION_PROVIDER",
+    "SESSION_DEFAULT_TTL",
+    "SESSION_REDIS_URL",
+    "REDIS_URL",
+    "REDIS_TLS_INSECURE",
+    "SESSION_MEMORY_MAX",
+    "SESSION_SECRET_KEY",
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_library_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in LIBRARY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
