@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -156,23 +157,68 @@ def redis_sentinel() -> Iterator[RedisSentinel]:
 # Stores: every conformance and manager test runs on memory and on real Redis.
 # ======================================================================================
 
-STORE_KINDS = ["memory", "redis"]
+STORE_KINDS = ["memory", "redis", "redis-tls", "redis-cluster", "redis-sentinel"]
+
+
+@dataclass
+class RedisSetup:
+    """A flushed Redis set-up: how a store reaches it, and its data servers."""
+
+    kind: str
+    url: str
+    options: dict[str, Any]
+    servers: list[RedisServer]
+
+
+def fresh_redis(request: pytest.FixtureRequest, kind: str) -> RedisSetup:
+    """The Redis set-up of *kind* (``redis``, ``redis-tls``, ...), flushed."""
+    if kind == "redis":
+        url = request.getfixturevalue("redis_url")
+        return RedisSetup(kind, url, {}, [request.getfixturevalue("redis_server")])
+    if kind == "redis-tls":
+        tls: TLSRedis = request.getfixturevalue("redis_tls")
+        tls.ensure_running()
+        tls.flushall()
+        # Verification on: the store trusts only the fixture's throwaway CA.
+        return RedisSetup(kind, tls.url, {"tls_ca_file": str(tls.ca_file)}, [tls])
+    if kind == "redis-cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        cluster.flushall()
+        return RedisSetup(kind, cluster.url, {}, list(cluster.nodes))
+    sentinel: RedisSentinel = request.getfixturevalue("redis_sentinel")
+    primary = sentinel.current_primary()
+    primary.flushall()
+    return RedisSetup(kind, sentinel.url, {}, [primary])
 
 
 @pytest.fixture(params=STORE_KINDS)
 async def store(request: pytest.FixtureRequest) -> Any:
-    """A fresh, empty store of each kind (Redis: our own flushed server)."""
+    """A fresh, empty store of each kind (Redis: our own servers, flushed)."""
     from aiosessions.stores import MemoryStore, RedisStore
 
     if request.param == "memory":
         yield MemoryStore()
         return
-    url = request.getfixturevalue("redis_url")
-    redis_store = RedisStore(url)
+    setup = fresh_redis(request, request.param)
+    redis_store = RedisStore(setup.url, **setup.options)
     try:
         yield redis_store
     finally:
         await redis_store.aclose()
+
+
+REDIS_KINDS = ["redis", "redis-tls", "redis-cluster", "redis-sentinel"]
+
+
+@pytest.fixture(params=REDIS_KINDS)
+def redis_setup(request: pytest.FixtureRequest) -> RedisSetup:
+    """Each Redis set-up in turn (standalone, TLS, Cluster, Sentinel), flushed."""
+    return fresh_redis(request, request.param)
+
+
+# ======================================================================================
+# End of the stores block.
+# ======================================================================================
 
 
 # ======================================================================================

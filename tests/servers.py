@@ -722,13 +722,16 @@ class TLSRedis(RedisServer):
         ]
 
     def client_kwargs(self) -> dict[str, Any]:
-        """Client options with verification on against ``ca_file``."""
+        """Client options with verification on against ``ca_file``, presenting the
+        client certificate (so ``--tls-auth-clients yes`` servers work too)."""
         return {
             **super().client_kwargs(),
             "ssl": True,
             "ssl_ca_certs": str(self.ca_file),
             "ssl_cert_reqs": "required",
             "ssl_check_hostname": True,
+            "ssl_certfile": str(self.client_cert),
+            "ssl_keyfile": str(self.client_key),
         }
 
 
@@ -897,6 +900,19 @@ class RedisCluster:
                 replicas = roles[port][2]
                 if len(replicas) < self.replicas_per_primary:
                     return None
+            # Every node's gossip view must agree on the roles too (it lags ROLE
+            # by a second or two); clients read the topology from any node.
+            replica_ports = {p for p, r in roles.items() if r[0] == "slave"}
+            for node in live:
+                with node.connect() as client:
+                    table = _raw(client, "CLUSTER", "NODES")
+                seen = {
+                    int(fields[1].split("@")[0].rsplit(":", 1)[1])
+                    for fields in (line.split() for line in table.splitlines())
+                    if len(fields) > 2 and "slave" in fields[2].split(",")
+                }
+                if seen != replica_ports:
+                    return None
         return True
 
     def wait_ok(self, timeout: float = 30.0, *, require_replicas: bool = False) -> None:
@@ -1006,7 +1022,7 @@ class _SentinelNode(RedisServer):
         owner: RedisSentinel,
         peers: Sequence[_SentinelNode],
     ) -> None:
-        super().__init__(port=port, name=name)
+        super().__init__(port=port, name=name, password=owner.sentinel_password)
         self._owner = owner
         self._peers = peers  # the whole trio, filled in by the owner
         self.myid = secrets.token_hex(20)
@@ -1032,6 +1048,10 @@ class RedisSentinel:
     ``primary`` and ``replica`` are the servers in their *initial* roles; after a
     failover ask :meth:`current_primary`. ``url`` is
     ``redis+sentinel://127.0.0.1:s1,127.0.0.1:s2,127.0.0.1:s3/mymaster/0``.
+
+    ``password`` protects the data servers (``requirepass``/``masterauth``, and the
+    sentinels' ``auth-pass``); ``sentinel_password`` the sentinels themselves.
+    ``url`` then carries both (``?sentinel_password=...``).
     """
 
     def __init__(
@@ -1043,15 +1063,23 @@ class RedisSentinel:
         down_after_ms: int = 1000,
         failover_timeout_ms: int = 5000,
         start_timeout: float = 30.0,
+        password: str | None = None,
+        sentinel_password: str | None = None,
     ) -> None:
+        self.password = password
+        self.sentinel_password = sentinel_password
         self.service_name = service_name
         self.quorum = quorum
         self.sentinel_count = sentinels
         self.down_after_ms = down_after_ms
         self.failover_timeout_ms = failover_timeout_ms
         self.start_timeout = start_timeout
-        self.primary = RedisServer(name="sentinel-primary")
-        self.replica = RedisServer(name="sentinel-replica")
+        self.primary = RedisServer(
+            name="sentinel-primary", password=password, extra_args=self._masterauth()
+        )
+        self.replica = RedisServer(
+            name="sentinel-replica", password=password, extra_args=self._masterauth()
+        )
         self.sentinel_nodes: list[_SentinelNode] = []
         self._started = False
 
@@ -1069,7 +1097,17 @@ class RedisSentinel:
     @property
     def url(self) -> str:
         hosts = ",".join(f"{h}:{p}" for h, p in self.sentinels)
-        return f"redis+sentinel://{hosts}/{self.service_name}/0"
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        query = (
+            f"?sentinel_password={quote(self.sentinel_password, safe='')}"
+            if self.sentinel_password
+            else ""
+        )
+        return f"redis+sentinel://{auth}{hosts}/{self.service_name}/0{query}"
+
+    def _masterauth(self) -> list[str]:
+        # Either server may become a replica of the other after a failover.
+        return ["--masterauth", self.password] if self.password else []
 
     def __repr__(self) -> str:
         return (
@@ -1097,6 +1135,12 @@ class RedisSentinel:
             f"sentinel parallel-syncs {name} 1",
             f"sentinel known-replica {name} {HOST} {self.replica.port}",
         ]
+        if self.password:
+            lines.append(f"sentinel auth-pass {name} {_quoted(self.password)}")
+        if self.sentinel_password:
+            # Sentinels ask each other for votes, so they need the password too.
+            lines.append(f"requirepass {_quoted(self.sentinel_password)}")
+            lines.append(f"sentinel sentinel-pass {_quoted(self.sentinel_password)}")
         # Introduce the sentinels to each other up front, instead of waiting for
         # the hello messages (every 2 s) to make them discover each other.
         lines += [
@@ -1115,7 +1159,12 @@ class RedisSentinel:
         self._started = True
         try:
             self.primary.start()
-            self.replica.extra_args = ["--replicaof", HOST, str(self.primary.port)]
+            self.replica.extra_args = [
+                *self._masterauth(),
+                "--replicaof",
+                HOST,
+                str(self.primary.port),
+            ]
             self.replica.start()
             _wait_for(
                 "the replica to sync",
@@ -1320,6 +1369,11 @@ class RedisSentinel:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _quoted(value: str) -> str:
+    """``value`` as a double-quoted redis.conf string."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _raw(client: redis.Redis, *words: str | bytes) -> Any:

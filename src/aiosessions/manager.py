@@ -400,6 +400,21 @@ class SessionManager:
             "max_lifetime": self.max_lifetime,
         }
 
+    async def health(self) -> dict[str, Any]:
+        """Report on the store, for a readiness probe; never raises for it.
+
+        Returns ``{"ok": bool, "sandbox_id": ..., "store": {...}}`` where
+        ``store`` is :meth:`Store.health() <aiosessions.stores.Store.health>`:
+        provider, latency in ms and, on Redis, topology and node states.
+        JSON-safe and free of secrets.
+        """
+        report = await self.store.health()
+        return {
+            "ok": bool(report.get("ok")),
+            "sandbox_id": self.sandbox_id,
+            "store": report,
+        }
+
     def _model(self, session_id: str, record: SessionRecord) -> SessionMetadata:
         fields = record.fields
         idle = fields.get("i")

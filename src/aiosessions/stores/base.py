@@ -26,7 +26,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidKeyError, InvalidTTLError, InvalidValueTypeError
+from ..errors import (
+    InvalidKeyError,
+    InvalidTTLError,
+    InvalidValueTypeError,
+    ProviderError,
+)
 
 __all__ = [
     "INT64_MAX",
@@ -260,6 +265,22 @@ class Store(ABC):
     def describe(self) -> dict[str, Any]:
         """Return a JSON-safe description, free of secrets."""
         return {"provider": self.provider}
+
+    async def health(self) -> dict[str, Any]:
+        """Report whether the store answers, without raising when it does not.
+
+        Returns :meth:`describe` plus ``ok`` (bool), ``latency_ms`` (a
+        round trip in ms, or ``None``) and ``error`` (``None``, or what
+        failed, free of secrets); stores may add details. JSON-safe.
+        """
+        report = self.describe()
+        try:
+            latency = await self.ping()
+        except ProviderError as exc:
+            report.update(ok=False, latency_ms=None, error=str(exc))
+        else:
+            report.update(ok=True, latency_ms=round(latency * 1000, 3), error=None)
+        return report
 
     async def __aenter__(self) -> Store:
         return self

@@ -1,34 +1,38 @@
-"""A store on Redis, through ``redis.asyncio``.
+"""A store on Redis, through ``redis.asyncio``: one server, Cluster or Sentinel.
 
-One client, with one bounded connection pool, per event loop: objects built
-at import time work under several ``asyncio.run`` calls and in threads that
-run loops of their own. A burst of calls larger than the pool waits for a
-free connection (up to ``pool_timeout`` seconds) instead of failing.
+The URL picks the topology (see :mod:`.redis_urls`). One client per event
+loop: objects built at import time work under several ``asyncio.run`` calls
+and in threads that run loops of their own. At most ``max_connections``
+operations of a loop run at once; a burst beyond that waits its turn (up to
+``pool_timeout`` seconds) instead of failing, on every topology (redis-py's
+Cluster client would raise instead of waiting).
 
-Reads and writes that are safe to repeat are retried on connection errors,
-with exponential backoff and full jitter; when the budget is spent the
-caller gets :class:`~aiosessions.errors.BackendUnavailableError`. Counters
-and extensions are not retried: a lost reply must not count twice.
+Operations safe to repeat are retried on connection errors, with exponential
+backoff and full jitter. Counters, extensions and creations are retried only
+on errors that prove the command did not run (``CLUSTERDOWN``, ``TRYAGAIN``,
+``LOADING``, ``READONLY``, no primary known to Sentinel...): a lost reply
+must not count twice. When the budget is spent the caller gets
+:class:`~aiosessions.errors.BackendUnavailableError`; the next call tries
+again, so the store recovers by itself when Redis comes back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
+import ssl
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 try:
     from redis import exceptions as redis_errors
-    from redis.asyncio import BlockingConnectionPool, Redis
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-    from redis.commands.core import AsyncScript
+    from redis.asyncio.sentinel import MasterNotFoundError
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "RedisStore needs redis-py: pip install 'aiosessions[redis]'"
@@ -44,6 +48,14 @@ from ..errors import (
 from ..keys import glob_escape
 from . import redis_scripts
 from .base import META_PREFIX, SessionRecord, Store
+from .redis_clients import (
+    Backend,
+    LuaScript,
+    backend_for,
+    describe_failure,
+    no_retry,
+)
+from .redis_urls import parse_redis_url, redact_url
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -51,51 +63,113 @@ if TYPE_CHECKING:
 __all__ = ["RedisStore", "redact_url"]
 
 T = TypeVar("T")
-_SCHEMES = ("redis", "rediss")
 
 
-def redact_url(url: str) -> str:
-    """Return *url* with any password replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable url>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
+def _error_classes(*names: str) -> tuple[type[BaseException], ...]:
+    """The redis-py exceptions of these names that this redis-py version has."""
+    found = (getattr(redis_errors, name, None) for name in names)
+    return tuple(
+        cls for cls in found if isinstance(cls, type) and issubclass(cls, BaseException)
+    )
+
+
+# Errors that prove the command never ran: safe to retry for any operation.
+_NOT_RUN: tuple[type[BaseException], ...] = (
+    MasterNotFoundError,  # Sentinel names no primary, yet
+    # Raised by the Cluster client before sending: no node serves the slot,
+    # none can be reached, no topology yet...
+    redis_errors.RedisClusterException,
+    *_error_classes(
+        "BusyLoadingError",  # LOADING: the server is reading its data
+        "ClusterError",  # CLUSTERDOWN, MASTERDOWN, redirects exhausted
+        "TryAgainError",  # TRYAGAIN: a slot is being moved
+        "AskError",  # MOVED/ASK that escaped redis-py's redirects
+        "ReadOnlyError",  # a write reached a replica after a failover
+        "MaxConnectionsError",  # no connection was taken (newer redis-py)
+        "MaxClientsReachedError",  # refused at connect (newer redis-py)
+    ),
+)
+# Errors after which the command may or may not have run.
+_MAYBE_RUN = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+
+Failure = Literal["retry", "retry-if-idempotent", "credentials", "tls", "refused"]
+
+
+def _classify(exc: BaseException) -> Failure:
+    if isinstance(
+        exc,
+        (
+            redis_errors.AuthenticationError,
+            redis_errors.AuthenticationWrongNumberOfArgsError,
+        ),
+    ):
+        return "credentials"
+    if _tls_verification_failed(exc):
+        return "tls"
+    if isinstance(exc, _NOT_RUN):
+        return "retry"
+    if isinstance(exc, _MAYBE_RUN):
+        return "retry-if-idempotent"
+    return "refused"
+
+
+def _tls_verification_failed(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(8):  # a bounded walk down the cause chain
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        if "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @dataclass
 class _Bound:
-    """The client and scripts of one event loop."""
+    """The client of one event loop, its scripts and its concurrency limit."""
 
-    client: Redis
-    scripts: dict[str, AsyncScript]
+    client: Any  # redis.asyncio.Redis or redis.asyncio.cluster.RedisCluster
+    scripts: dict[str, LuaScript]
+    limiter: asyncio.Semaphore
+    checked: bool = False
+    check_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class RedisStore(Store):
-    """Sessions and values in Redis.
+    """Sessions and values in Redis: one server, Cluster or Sentinel.
 
     Args:
-        url: ``redis://[[user]:password@]host[:port][/db]`` or ``rediss://``
-            for TLS (certificates verified unless *tls_insecure*).
-        max_connections: pool size, per event loop.
-        pool_timeout: seconds a call waits for a free connection.
-        socket_timeout: seconds a command may take before it fails.
-        retries: extra attempts for operations safe to repeat.
+        url: where Redis is; the form picks the topology::
+
+                redis://[[user]:password@]host[:port][/db]
+                rediss://...                          (TLS)
+                unix://[[user]:password@]/path/to/redis.sock[?db=N]
+                redis://h1:p1,h2:p2,h3:p3             (Cluster)
+                redis+cluster://host:port             (Cluster, one seed)
+                redis+sentinel://[[user]:password@]s1:p1,s2:p2/service[/db]
+
+            See :mod:`aiosessions.stores.redis_urls` for TLS and Sentinel
+            options in the query.
+        max_connections: operations run at once, per event loop; more wait.
+        pool_timeout: seconds an operation waits for its turn before
+            :class:`BackendUnavailableError`.
+        socket_timeout: seconds a command (or a connect) may take.
+        retries: extra attempts for an operation, when it may be repeated.
         retry_backoff: base of the exponential backoff, in seconds.
-        tls_insecure: skip certificate checks (development only).
-        tls_ca_file: CA bundle that signs the server's certificate.
-        client_name: shown by ``CLIENT LIST``, so operators can tell the
-            library's connections apart.
-        **connection_options: passed to redis-py's connection pool.
+        tls_insecure: skip certificate checks (development only; logged).
+        tls_ca_file: CA bundle that signs the servers' certificates.
+        tls_cert_file: client certificate, for servers that ask for one.
+        tls_key_file: the client certificate's private key.
+        client_name: shown by ``CLIENT LIST`` on every connection, so
+            operators can tell the library's connections apart.
+        **connection_options: passed to redis-py's connections.
+
+    Raises:
+        ConfigurationError: the URL or a setting is unusable. A URL whose
+            form does not match the servers (a single-server URL naming a
+            Cluster node, say) is refused on first use, with the form to use.
     """
 
     provider = "redis"
@@ -105,56 +179,81 @@ class RedisStore(Store):
         url: str,
         *,
         max_connections: int = 64,
-        pool_timeout: float = 10.0,
+        pool_timeout: float = 30.0,
         socket_timeout: float = 5.0,
         retries: int = 3,
         retry_backoff: float = 0.05,
         tls_insecure: bool = False,
         tls_ca_file: str | None = None,
+        tls_cert_file: str | None = None,
+        tls_key_file: str | None = None,
         client_name: str | None = "aiosessions",
         **connection_options: Any,
     ) -> None:
-        scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-        if scheme not in _SCHEMES:
-            raise ConfigurationError(
-                "url",
-                redact_url(url),
-                "expected redis://host:port/db or rediss://host:port/db",
-            )
+        target = parse_redis_url(url)
         if max_connections < 1:
             raise ConfigurationError("max_connections", max_connections, "must be >= 1")
         if retries < 0:
             raise ConfigurationError("retries", retries, "must be >= 0")
+        if pool_timeout <= 0:
+            raise ConfigurationError("pool_timeout", pool_timeout, "must be > 0")
+        files = (tls_ca_file, tls_cert_file, tls_key_file)
+        if any(files) and not target.tls:
+            raise ConfigurationError(
+                "url", redact_url(url), "TLS files were given: use a rediss:// URL"
+            )
+        if target.tls:
+            # Arguments win over the URL's query options.
+            target = dataclasses.replace(
+                target,
+                ssl_ca_certs=tls_ca_file or target.ssl_ca_certs,
+                ssl_certfile=tls_cert_file or target.ssl_certfile,
+                ssl_keyfile=tls_key_file or target.ssl_keyfile,
+            )
+            if tls_insecure:
+                logger.warning(
+                    "TLS certificate checks are OFF for %s (development only)",
+                    redact_url(url),
+                )
+                target = dataclasses.replace(
+                    target, ssl_cert_reqs="none", ssl_check_hostname=False
+                )
         self.url = url
+        self.target = target
         self.max_connections = max_connections
         self.retries = retries
         self.retry_backoff = retry_backoff
+        self._pool_timeout = pool_timeout
         options: dict[str, Any] = {
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_timeout,
             "decode_responses": True,
-            # Retrying is ours to decide: redis-py's own retry would repeat
-            # counters and extensions whose reply was lost.
-            "retry": Retry(NoBackoff(), 0),
+            # Retrying is ours to decide (see the module docstring).
+            "retry": no_retry(),
             "client_name": client_name,
         }
-        if scheme == "rediss":
-            if tls_insecure:
-                options["ssl_cert_reqs"] = "none"
-                options["ssl_check_hostname"] = False
-            if tls_ca_file is not None:
-                options["ssl_ca_certs"] = tls_ca_file
         options.update(connection_options)
-        self._options = options
-        self._pool_timeout = pool_timeout
+        self._backend: Backend = backend_for(
+            target,
+            url,
+            max_connections=max_connections,
+            pool_timeout=pool_timeout,
+            options=options,
+        )
         self._bound: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Bound]
         self._bound = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
+        self._down_since: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RedisStore:
         """Build the store that *settings* describe."""
         return cls(settings.redis_url, tls_insecure=settings.redis_tls_insecure)
+
+    @property
+    def topology(self) -> str:
+        """``standalone``, ``cluster`` or ``sentinel``."""
+        return self.target.topology
 
     def __repr__(self) -> str:
         return f"RedisStore({redact_url(self.url)!r})"
@@ -162,6 +261,7 @@ class RedisStore(Store):
     def describe(self) -> dict[str, Any]:
         return {
             "provider": self.provider,
+            "topology": self.topology,
             "url": redact_url(self.url),
             "max_connections": self.max_connections,
         }
@@ -179,19 +279,89 @@ class RedisStore(Store):
         return bound
 
     def _connect(self) -> _Bound:
-        pool = BlockingConnectionPool.from_url(
-            self.url,
-            max_connections=self.max_connections,
-            timeout=self._pool_timeout,
-            **self._options,
-        )
-        client = Redis(connection_pool=pool)
+        client = self._backend.connect()
         scripts = {
-            name: client.register_script(getattr(redis_scripts, name))
+            name: LuaScript(client, getattr(redis_scripts, name))
             for name in redis_scripts.__all__
         }
-        logger.debug("redis pool opened for %s", redact_url(self.url))
-        return _Bound(client, scripts)
+        logger.debug(
+            "redis %s client opened for %s", self.topology, redact_url(self.url)
+        )
+        return _Bound(client, scripts, asyncio.Semaphore(self.max_connections))
+
+    async def _acquire(self, bound: _Bound, operation: str) -> None:
+        """Wait for a turn among ``max_connections``, up to ``pool_timeout``."""
+        limiter = bound.limiter
+        if not limiter.locked():
+            await limiter.acquire()
+            return
+        try:
+            if sys.version_info >= (3, 11):
+                async with asyncio.timeout(self._pool_timeout):
+                    await limiter.acquire()
+            else:  # pragma: no cover - exercised on Python 3.10 only
+                await asyncio.wait_for(limiter.acquire(), self._pool_timeout)
+        except asyncio.TimeoutError:  # TimeoutError itself from 3.11 on
+            raise BackendUnavailableError(
+                f"no free Redis connection within {self._pool_timeout} s"
+                f" (max_connections={self.max_connections}); raise"
+                " max_connections or pool_timeout, or shed load",
+                store=redact_url(self.url),
+                operation=operation,
+            ) from None
+
+    async def _check(self, bound: _Bound) -> None:
+        async with bound.check_lock:
+            if not bound.checked:
+                await self._backend.check(bound.client)
+                bound.checked = True
+
+    def _failed(self, operation: str, exc: BaseException, attempt: int) -> Exception:
+        """Return the library error that ends an operation failing with *exc*."""
+        store = redact_url(self.url)
+        detail = describe_failure(exc, self.target.secrets)
+        kind = _classify(exc)
+        if kind == "credentials":
+            where = "user and password in the URL"
+            if self.topology == "sentinel":
+                where += " (data servers) and ?sentinel_password= (sentinels)"
+            return ProviderError(
+                f"Redis refused the credentials; check the {where}",
+                store=store,
+                operation=operation,
+            )
+        if kind == "tls":
+            return ProviderError(
+                f"TLS certificate verification failed ({detail}); give the CA"
+                " that signed the server's certificate (tls_ca_file or"
+                " ?ssl_ca_certs=), or set REDIS_TLS_INSECURE=1 in development",
+                store=store,
+                operation=operation,
+            )
+        if kind == "refused":
+            return ProviderError(
+                f"Redis refused the command: {detail}",
+                store=store,
+                operation=operation,
+            )
+        # One warning per outage; the failures after it would flood the log.
+        log = logger.debug
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log = logger.warning
+        log(
+            "redis %s failed after %d attempt(s) on %s: %s",
+            operation,
+            attempt,
+            store,
+            detail,
+        )
+        return BackendUnavailableError(
+            f"Redis unreachable ({detail})",
+            store=store,
+            operation=operation,
+            attempts=attempt,
+        )
 
     async def _run(
         self,
@@ -199,46 +369,45 @@ class RedisStore(Store):
         call: Callable[[_Bound], Awaitable[T]],
         *,
         idempotent: bool = True,
+        retries: int | None = None,
     ) -> T:
-        attempts = 1 + (self.retries if idempotent else 0)
+        budget = self.retries if retries is None else retries
         bound = self._bind()
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                return await call(bound)
-            except (
-                redis_errors.AuthenticationError,
-                redis_errors.AuthenticationWrongNumberOfArgsError,
-            ) as exc:
-                # A ConnectionError to redis-py, but retrying cannot help.
-                raise ProviderError(
-                    "Redis refused the credentials; check the user and password"
-                    " in the URL",
-                    store=redact_url(self.url),
-                    operation=operation,
-                ) from exc
-            except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
-                if attempt == attempts:
-                    logger.warning(
-                        "redis %s failed after %d attempts: %s",
-                        operation,
-                        attempt,
-                        type(exc).__name__,
-                    )
-                    raise BackendUnavailableError(
-                        f"Redis unreachable: {type(exc).__name__}",
-                        store=redact_url(self.url),
-                        operation=operation,
-                        attempts=attempt,
-                    ) from exc
+                await self._acquire(bound, operation)
+                try:
+                    if not bound.checked:
+                        await self._check(bound)
+                    result = await call(bound)
+                finally:
+                    bound.limiter.release()
+            except (redis_errors.RedisError, redis_errors.RedisClusterException) as exc:
+                kind = _classify(exc)
+                repeat = kind == "retry" or (
+                    kind == "retry-if-idempotent" and idempotent
+                )
+                if not repeat or attempt > budget:
+                    raise self._failed(operation, exc, attempt) from exc
                 delay = self.retry_backoff * 2 ** (attempt - 1)
+                logger.debug(
+                    "redis %s attempt %d failed (%s); retrying",
+                    operation,
+                    attempt,
+                    type(exc).__name__,
+                )
                 await asyncio.sleep(random.uniform(0, delay))  # noqa: S311
-            except redis_errors.RedisError as exc:
-                raise ProviderError(
-                    f"Redis refused the command: {exc}",
-                    store=redact_url(self.url),
-                    operation=operation,
-                ) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+            else:
+                if self._down_since is not None:
+                    down, self._down_since = self._down_since, None
+                    logger.info(
+                        "redis reachable again on %s after %.1f s",
+                        redact_url(self.url),
+                        time.monotonic() - down,
+                    )
+                return result
 
     # -- key-value --------------------------------------------------------
 
@@ -348,15 +517,11 @@ class RedisStore(Store):
     # -- housekeeping -----------------------------------------------------
 
     async def count(self, prefix: str) -> int:
+        """Return how many live keys start with *prefix*, on every primary."""
         pattern = f"{glob_escape(prefix)}*"
-
-        async def scan(bound: _Bound) -> int:
-            total = 0
-            async for _ in bound.client.scan_iter(match=pattern, count=1000):
-                total += 1
-            return total
-
-        return await self._run("count", scan)
+        return await self._run(
+            "count", lambda b: self._backend.count(b.client, pattern)
+        )
 
     async def cleanup(self) -> int:
         """Redis expires keys itself; there is nothing to reclaim here."""
@@ -370,8 +535,36 @@ class RedisStore(Store):
 
         return await self._run("ping", timed)
 
+    async def health(self) -> dict[str, Any]:
+        """Report on Redis, without raising when it is down.
+
+        One attempt, no retries. Returns :meth:`describe` plus ``ok``,
+        ``latency_ms`` (the slowest primary's PING, in ms, or ``None``),
+        ``error`` (``None`` or what failed, without secrets), ``pool``
+        (``max_connections`` and ``in_use``, for this event loop) and
+        ``nodes``: each with ``address``, ``role`` and ``latency_ms``; on
+        Cluster also ``state``, ``link`` and ``slots``, plus
+        ``cluster_state``; on Sentinel the primary it names now and every
+        sentinel. Everything is JSON-safe.
+        """
+        report = self.describe()
+        try:
+            details = await self._run(
+                "health", lambda b: self._backend.health(b.client), retries=0
+            )
+        except (ProviderError, ConfigurationError) as exc:
+            details = {"ok": False, "latency_ms": None, "error": str(exc)}
+        report.update(details)
+        report.setdefault("error", None)
+        bound = self._bind()
+        report["pool"] = {
+            "max_connections": self.max_connections,
+            "in_use": self._backend.in_use(bound.client),
+        }
+        return report
+
     async def aclose(self) -> None:
-        """Close this loop's pool; clients of other loops are dropped."""
+        """Close this loop's client; clients of other loops are dropped."""
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -380,5 +573,4 @@ class RedisStore(Store):
             bound = self._bound.pop(loop, None) if loop is not None else None
             self._bound.clear()
         if bound is not None:
-            await bound.client.aclose()
-            await bound.client.connection_pool.disconnect()
+            await self._backend.close(bound.client)
