@@ -9,7 +9,9 @@ store can increment atomically.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from json.encoder import encode_basestring
 from typing import Any
 
 from .errors import InvalidMetadataError, InvalidValueTypeError
@@ -30,6 +32,8 @@ MAX_METADATA_BYTES = 64 * 1024
 """Largest custom metadata written in one call, as UTF-8 JSON."""
 
 _MAX_KEY_LENGTH = 256
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_CONSTANTS = {True: "true", False: "false", None: "null"}
 
 
 def check_metadata_key(key: object) -> str:
@@ -45,7 +49,7 @@ def check_metadata_key(key: object) -> str:
         raise InvalidMetadataError(
             "metadata key", key, f"must be 1 to {_MAX_KEY_LENGTH} characters"
         )
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+    if not key.isprintable() and _CONTROL.search(key):
         raise InvalidMetadataError(
             "metadata key", key, "control characters are not allowed"
         )
@@ -64,7 +68,7 @@ def encode_metadata(data: object) -> dict[str, str]:
         InvalidMetadataError: a key is unusable, a value is not JSON (NaN
             and infinities included), or the whole is too large.
     """
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):
         raise InvalidValueTypeError("metadata", data, "a dict")
     if len(data) > MAX_METADATA_KEYS:
         raise InvalidMetadataError(
@@ -74,25 +78,48 @@ def encode_metadata(data: object) -> dict[str, str]:
     size = 0
     for key, value in data.items():
         field = check_metadata_key(key)
-        try:
-            text = json.dumps(
-                value,
-                ensure_ascii=False,
-                allow_nan=False,
-                separators=(",", ":"),
-                default=_refuse,
-            )
-            size += len(text.encode("utf-8")) + len(field)
-        except (TypeError, ValueError, RecursionError, UnicodeError) as exc:
-            raise InvalidMetadataError(
-                f"metadata value for {key!r}", value, f"not JSON: {exc}"
-            ) from exc
+        text = _encode(key, value)
+        size += (len(text) if text.isascii() else _utf8_size(key, value, text)) + len(
+            field
+        )
         if size > MAX_METADATA_BYTES:
             raise InvalidMetadataError(
                 "metadata", f"<{len(data)} keys>", f"over {MAX_METADATA_BYTES} bytes"
             )
         fields[field] = text
     return fields
+
+
+def _encode(key: str, value: object) -> str:
+    """Return *value* as compact JSON, as ``json.dumps`` would write it."""
+    # The usual values skip json.dumps's per-call setup (a few µs each).
+    if type(value) is str and value.isascii():
+        return encode_basestring(value)
+    if type(value) is int:
+        return int.__repr__(value)
+    if type(value) is bool or value is None:
+        return _CONSTANTS[value]
+    try:
+        return json.dumps(
+            value,
+            ensure_ascii=False,
+            allow_nan=False,
+            separators=(",", ":"),
+            default=_refuse,
+        )
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidMetadataError(
+            f"metadata value for {key!r}", value, f"not JSON: {exc}"
+        ) from exc
+
+
+def _utf8_size(key: str, value: object, text: str) -> int:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeError as exc:  # a lone surrogate
+        raise InvalidMetadataError(
+            f"metadata value for {key!r}", value, f"not JSON: {exc}"
+        ) from exc
 
 
 def decode_metadata(fields: Mapping[str, str]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import quote
 
 from .errors import InvalidIdentifierError, InvalidValueTypeError
@@ -42,6 +43,8 @@ def check_identifier(field: str, value: object) -> str:
         raise InvalidIdentifierError(
             field, value, f"longer than {MAX_IDENTIFIER_LENGTH} characters"
         )
+    if value.isprintable():
+        return value  # no character of category C (nor any separator)
     if any(unicodedata.category(ch)[0] == "C" for ch in value):
         raise InvalidIdentifierError(
             field, value, "control, format or unassigned characters are not allowed"
@@ -65,7 +68,7 @@ class KeySpace:
         check_identifier("sandbox_id", self.sandbox_id)
         check_identifier("key_prefix", self.prefix)
 
-    @property
+    @cached_property
     def session_prefix(self) -> str:
         """Common start of every session key of this sandbox."""
         return f"{self.prefix}:s:{encode(self.sandbox_id)}:"

@@ -15,6 +15,9 @@ here can read or forge a session.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from typing import Any
+
 from .config import Settings
 from .keys import DEFAULT_PREFIX
 from .stores.base import Store, check_key, check_value, ttl_to_ms
@@ -57,7 +60,14 @@ class KeyValueSession:
     def _key(self, key: object) -> str:
         return self._namespace + check_key(key)
 
-    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+    # The calls below hand back the store's coroutine instead of awaiting it
+    # in one of their own: a frame less on the hottest path (a tenth of a
+    # memory-store get). Bad arguments therefore raise at the call, before
+    # any await.
+
+    def set(
+        self, key: str, value: str, ttl: float | None = None
+    ) -> Coroutine[Any, Any, None]:
         """Store *value* under *key* for *ttl* seconds.
 
         Without *ttl*, the default TTL applies (``SESSION_DEFAULT_TTL``).
@@ -73,24 +83,24 @@ class KeyValueSession:
             ttl_ms = self._default_ttl_ms
         else:
             ttl_ms = ttl_to_ms(ttl)
-        await self.store.set(self._key(key), check_value(value), ttl_ms)
+        return self.store.set(self._key(key), check_value(value), ttl_ms)
 
-    async def setex(self, key: str, ttl: float, value: str) -> None:
+    def setex(self, key: str, ttl: float, value: str) -> Coroutine[Any, Any, None]:
         """Store *value* under *key* for *ttl* seconds (Redis argument order)."""
-        ttl_ms = ttl_to_ms(ttl)
-        await self.store.set(self._key(key), check_value(value), ttl_ms)
+        key = self._key(key)
+        return self.store.set(key, check_value(value), ttl_to_ms(ttl))
 
-    async def get(self, key: str) -> str | None:
+    def get(self, key: str) -> Coroutine[Any, Any, str | None]:
         """Return the value under *key*, or ``None`` if absent or expired."""
-        return await self.store.get(self._key(key))
+        return self.store.get(self._key(key))
 
-    async def delete(self, key: str) -> bool:
+    def delete(self, key: str) -> Coroutine[Any, Any, bool]:
         """Remove *key*; return whether it existed."""
-        return await self.store.delete(self._key(key))
+        return self.store.delete(self._key(key))
 
-    async def exists(self, key: str) -> bool:
+    def exists(self, key: str) -> Coroutine[Any, Any, bool]:
         """Return whether *key* holds a live value."""
-        return await self.store.exists(self._key(key))
+        return self.store.exists(self._key(key))
 
     async def ttl(self, key: str) -> int:
         """Return the seconds left before *key* expires, rounded to nearest.

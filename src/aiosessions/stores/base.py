@@ -21,6 +21,7 @@ so a record expires at ``min(l + i, a)``, computable from its fields alone.
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
 META_PREFIX = ":"
 """Record fields that hold custom metadata start with this."""
 
@@ -85,7 +88,9 @@ def check_key(key: object) -> str:
         raise InvalidKeyError("key", key, "must not be empty")
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidKeyError("key", key, f"longer than {MAX_KEY_LENGTH} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+    # isprintable() is one C loop and False for every control character;
+    # the regex only runs for the rare key with other unprintable ones.
+    if not key.isprintable() and _CONTROL.search(key):
         raise InvalidKeyError("key", key, "control characters are not allowed")
     return key
 
@@ -108,6 +113,8 @@ def ttl_to_ms(ttl: object, field: str = "ttl", unit_ms: int = 1000) -> int:
         InvalidTTLError: it is zero, negative, NaN, infinite, or longer
             than :data:`MAX_TTL_MS`.
     """
+    if type(ttl) is int and 0 < ttl * unit_ms <= MAX_TTL_MS:
+        return ttl * unit_ms  # the common case, without the float checks
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
         raise InvalidValueTypeError(field, ttl, "an int or float duration")
     if isinstance(ttl, float) and not math.isfinite(ttl):

@@ -25,7 +25,6 @@ import ssl
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -240,8 +239,10 @@ class RedisStore(Store):
             pool_timeout=pool_timeout,
             options=options,
         )
-        self._bound: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Bound]
-        self._bound = weakref.WeakKeyDictionary()
+        # Keyed by the loop itself, not weakly: a client holds its loop through
+        # its sockets, so a weak key would never die. Entries of closed loops
+        # are dropped whenever another loop binds, which lets their sockets go.
+        self._bound: dict[asyncio.AbstractEventLoop, _Bound] = {}
         self._lock = threading.Lock()
         self._down_since: float | None = None
 
@@ -275,8 +276,14 @@ class RedisStore(Store):
             with self._lock:
                 bound = self._bound.get(loop)
                 if bound is None:
+                    self._forget_closed_loops()
                     bound = self._bound[loop] = self._connect()
         return bound
+
+    def _forget_closed_loops(self) -> None:
+        """Drop the clients of loops that have closed (call with the lock)."""
+        for stale in [loop for loop in self._bound if loop.is_closed()]:
+            del self._bound[stale]
 
     def _connect(self) -> _Bound:
         client = self._backend.connect()
@@ -564,13 +571,17 @@ class RedisStore(Store):
         return report
 
     async def aclose(self) -> None:
-        """Close this loop's client; clients of other loops are dropped."""
+        """Close this loop's client and forget those of closed loops.
+
+        Clients of loops still running in other threads stay: only their
+        own loop can close them.
+        """
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
         with self._lock:
             bound = self._bound.pop(loop, None) if loop is not None else None
-            self._bound.clear()
+            self._forget_closed_loops()
         if bound is not None:
             await self._backend.close(bound.client)
