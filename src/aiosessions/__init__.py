@@ -4,6 +4,7 @@ Sessions that expire on time, stay isolated per tenant, survive concurrent
 requests without losing writes, and run in process or on Redis.
 """
 
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings
@@ -70,6 +71,19 @@ __all__ = [
     "session",
     "set_default_store",
 ]
+
+
+def _redis_installed() -> bool:
+    try:
+        return find_spec("redis") is not None
+    except ValueError:  # a module set to None in sys.modules
+        return False
+
+
+if not _redis_installed():
+    # RedisStore would raise MissingDependencyError: keep it out of the names
+    # that ``from aiosessions import *`` fetches on a plain install.
+    __all__.remove("RedisStore")
 
 
 def __getattr__(name: str) -> Any:

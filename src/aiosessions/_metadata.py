@@ -9,16 +9,16 @@ store can increment atomically.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from json.encoder import encode_basestring
 from typing import Any
 
 from .errors import InvalidMetadataError, InvalidValueTypeError
-from .stores.base import META_PREFIX
+from .stores.base import META_PREFIX, UNSAFE_TEXT
 
 __all__ = [
     "MAX_METADATA_BYTES",
+    "MAX_METADATA_DEPTH",
     "MAX_METADATA_KEYS",
     "check_metadata_key",
     "decode_metadata",
@@ -31,8 +31,10 @@ MAX_METADATA_KEYS = 256
 MAX_METADATA_BYTES = 64 * 1024
 """Largest custom metadata written in one call, as UTF-8 JSON."""
 
+MAX_METADATA_DEPTH = 64
+"""Deepest nesting of lists and dicts accepted in one metadata value."""
+
 _MAX_KEY_LENGTH = 256
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
 _CONSTANTS = {True: "true", False: "false", None: "null"}
 
 
@@ -49,9 +51,11 @@ def check_metadata_key(key: object) -> str:
         raise InvalidMetadataError(
             "metadata key", key, f"must be 1 to {_MAX_KEY_LENGTH} characters"
         )
-    if not key.isprintable() and _CONTROL.search(key):
+    if not key.isprintable() and UNSAFE_TEXT.search(key):
         raise InvalidMetadataError(
-            "metadata key", key, "control characters are not allowed"
+            "metadata key",
+            key,
+            "control characters and lone surrogates are not allowed",
         )
     return META_PREFIX + key
 
@@ -95,11 +99,12 @@ def _encode(key: str, value: object) -> str:
     # The usual values skip json.dumps's per-call setup (a few µs each).
     if type(value) is str and value.isascii():
         return encode_basestring(value)
-    if type(value) is int:
-        return int.__repr__(value)
     if type(value) is bool or value is None:
         return _CONSTANTS[value]
+    _check_depth(key, value)
     try:
+        if type(value) is int:
+            return int.__repr__(value)
         return json.dumps(
             value,
             ensure_ascii=False,
@@ -111,6 +116,31 @@ def _encode(key: str, value: object) -> str:
         raise InvalidMetadataError(
             f"metadata value for {key!r}", value, f"not JSON: {exc}"
         ) from exc
+
+
+def _check_depth(key: str, value: object) -> None:
+    """Refuse values nested deeper than :data:`MAX_METADATA_DEPTH`.
+
+    Deeper values would be stored, then fail every later read (JSON parsers
+    and serialisers stop at a few hundred levels): refuse them up front.
+    """
+    level = [value]
+    for _ in range(MAX_METADATA_DEPTH):
+        inner: list[object] = []
+        for item in level:
+            if isinstance(item, dict):
+                inner.extend(item.values())
+            elif isinstance(item, (list, tuple)):
+                inner.extend(item)
+        if not inner:
+            return
+        level = inner
+    if any(isinstance(item, (dict, list, tuple)) for item in level):
+        raise InvalidMetadataError(
+            f"metadata value for {key!r}",
+            value,
+            f"nested deeper than {MAX_METADATA_DEPTH} levels",
+        )
 
 
 def _utf8_size(key: str, value: object, text: str) -> int:

@@ -27,9 +27,11 @@ from dataclasses import dataclass
 
 from .errors import ConfigurationError
 
-__all__ = ["DEFAULT_REDIS_URL", "Settings"]
+__all__ = ["DEFAULT_REDIS_URL", "MAX_TTL_SECONDS", "Settings"]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+MAX_TTL_SECONDS = 100 * 365 * 24 * 3600
+"""Longest duration any store accepts (100 years)."""
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
@@ -56,7 +58,7 @@ def _positive_int(env: Mapping[str, str], name: str, default: int | None) -> int
     return number
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     """Everything needed to build the default store.
 
@@ -68,6 +70,16 @@ class Settings:
     redis_url: str = DEFAULT_REDIS_URL
     redis_tls_insecure: bool = False
     memory_max_entries: int | None = None
+
+    def __repr__(self) -> str:
+        from .stores.redis_urls import redact_url
+
+        return (
+            f"Settings(provider={self.provider!r}, default_ttl={self.default_ttl},"
+            f" redis_url={redact_url(self.redis_url)!r},"
+            f" redis_tls_insecure={self.redis_tls_insecure},"
+            f" memory_max_entries={self.memory_max_entries})"
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -89,6 +101,12 @@ class Settings:
         )
         default_ttl = _positive_int(env, "SESSION_DEFAULT_TTL", 3600)
         assert default_ttl is not None
+        if default_ttl > MAX_TTL_SECONDS:
+            raise ConfigurationError(
+                "SESSION_DEFAULT_TTL",
+                env["SESSION_DEFAULT_TTL"],
+                f"longer than the {MAX_TTL_SECONDS} s the stores can hold",
+            )
         return cls(
             provider=provider,
             default_ttl=default_ttl,

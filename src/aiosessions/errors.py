@@ -38,8 +38,15 @@ _REPR_LIMIT = 60
 
 
 def short_repr(value: object, limit: int = _REPR_LIMIT) -> str:
-    """Return ``repr(value)`` cut to *limit* characters, marking the cut."""
-    text = repr(value)
+    """Return ``repr(value)`` cut to *limit* characters, marking the cut.
+
+    Never raises: a value whose ``repr`` fails (a hostile ``__repr__``, an
+    int too long to print, a structure too deep) is shown by its type.
+    """
+    try:
+        text = repr(value)
+    except Exception:  # an error message must never fail
+        return f"<{type(value).__name__} object>"
     if len(text) <= limit:
         return text
     return f"{text[: limit - 12]}...<{len(text)} chars>"

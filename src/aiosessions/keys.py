@@ -13,6 +13,7 @@ cluster while each session's keys stay in one slot.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
@@ -20,7 +21,13 @@ from urllib.parse import quote
 
 from .errors import InvalidIdentifierError, InvalidValueTypeError
 
-__all__ = ["DEFAULT_PREFIX", "MAX_IDENTIFIER_LENGTH", "KeySpace", "check_identifier"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "MAX_IDENTIFIER_LENGTH",
+    "KeySpace",
+    "check_identifier",
+    "check_key_prefix",
+]
 
 DEFAULT_PREFIX = "aiosessions"
 MAX_IDENTIFIER_LENGTH = 256
@@ -52,6 +59,29 @@ def check_identifier(field: str, value: object) -> str:
     return value
 
 
+_PREFIX_SHAPE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def check_key_prefix(prefix: object, field: str = "key_prefix") -> str:
+    """Return *prefix* if it can start store keys.
+
+    A prefix is 1 to 64 characters of ``A-Z a-z 0-9 _ . -``: with no ``:``
+    it cannot reach into the key range of another prefix or sandbox, and
+    with no glob or brace it cannot widen a scan or move a hash slot.
+
+    Raises:
+        InvalidValueTypeError: *prefix* is not a ``str``.
+        InvalidIdentifierError: it has another shape.
+    """
+    if not isinstance(prefix, str):
+        raise InvalidValueTypeError(field, prefix, "str")
+    if _PREFIX_SHAPE.fullmatch(prefix) is None:
+        raise InvalidIdentifierError(
+            field, prefix, "use 1 to 64 characters of A-Z a-z 0-9 _ . -"
+        )
+    return prefix
+
+
 def encode(value: str) -> str:
     """Percent-encode everything but ``A-Z a-z 0-9 _ . - ~`` (injective)."""
     return quote(value, safe="", errors="strict")
@@ -66,7 +96,7 @@ class KeySpace:
 
     def __post_init__(self) -> None:
         check_identifier("sandbox_id", self.sandbox_id)
-        check_identifier("key_prefix", self.prefix)
+        check_key_prefix(self.prefix)
 
     @cached_property
     def session_prefix(self) -> str:

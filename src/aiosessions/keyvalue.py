@@ -19,7 +19,8 @@ from collections.abc import Coroutine
 from typing import Any
 
 from .config import Settings
-from .keys import DEFAULT_PREFIX
+from .errors import InvalidIdentifierError
+from .keys import DEFAULT_PREFIX, check_key_prefix
 from .stores.base import Store, check_key, check_value, ttl_to_ms
 from .stores.factory import get_default_store
 
@@ -34,7 +35,9 @@ class KeyValueSession:
             environment on first use.
         default_ttl: expiry of :meth:`set` without a TTL, in seconds;
             default: ``SESSION_DEFAULT_TTL``.
-        namespace: prefix put before every key.
+        namespace: the facade's part of the key space (``A-Z a-z 0-9 _ . -``,
+            two characters or more); keys are ``<key_prefix>:<namespace>:<key>``.
+        key_prefix: first part of every key, as for the session manager.
     """
 
     def __init__(
@@ -42,13 +45,21 @@ class KeyValueSession:
         store: Store | None = None,
         *,
         default_ttl: float | None = None,
-        namespace: str = f"{DEFAULT_PREFIX}:kv:",
+        namespace: str = "kv",
+        key_prefix: str = DEFAULT_PREFIX,
     ) -> None:
         self._store = store
         self._default_ttl_ms = (
             None if default_ttl is None else ttl_to_ms(default_ttl, "default_ttl")
         )
-        self._namespace = namespace
+        check_key_prefix(key_prefix)
+        check_key_prefix(namespace, "namespace")
+        if len(namespace) < 2:
+            # One-letter namespaces are the session manager's (s, u, ...).
+            raise InvalidIdentifierError(
+                "namespace", namespace, "one-letter namespaces are reserved"
+            )
+        self._namespace = f"{key_prefix}:{namespace}:"
 
     @property
     def store(self) -> Store:
@@ -79,7 +90,8 @@ class KeyValueSession:
         """
         if ttl is None:
             if self._default_ttl_ms is None:
-                self._default_ttl_ms = Settings.from_env().default_ttl * 1000
+                seconds = self.store.default_ttl or Settings.from_env().default_ttl
+                self._default_ttl_ms = seconds * 1000
             ttl_ms = self._default_ttl_ms
         else:
             ttl_ms = ttl_to_ms(ttl)

@@ -166,13 +166,6 @@ async def test_memory_cap_evicts_closest_to_expiry_first() -> None:
 # -- findings ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="without max_lifetime, repeated extend_session_ttl calls (each within"
-    " the 100-year limit) push the deadline past the year 9999; the session"
-    " stays valid but get_session_info raises a bare ValueError('year ... is"
-    " out of range') forever",
-)
 async def test_extending_never_makes_a_session_unreadable(any_store: Store) -> None:
     mgr = SessionManager("ttl", store=any_store)
     sid = await mgr.allocate_session()
@@ -183,12 +176,6 @@ async def test_extending_never_makes_a_session_unreadable(any_store: Store) -> N
     assert info is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README 'Everything can also be set in code': create_store(Settings("
-    "default_ttl=60)) + set_default_store(); but KeyValueSession.set() without a"
-    " ttl reads SESSION_DEFAULT_TTL from the environment (3600), ignoring it",
-)
 async def test_settings_default_ttl_given_in_code_is_used() -> None:
     set_default_store(create_store(Settings(provider="memory", default_ttl=60)))
     try:
@@ -199,11 +186,6 @@ async def test_settings_default_ttl_given_in_code_is_used() -> None:
         set_default_store(None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README: TTLs are 'at most 100 years'; SESSION_DEFAULT_TTL has no"
-    " upper bound (9999999999999 s is accepted and used)",
-)
 async def test_session_default_ttl_is_capped_like_every_ttl(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import pytest
 
 from aiosessions import (
+    InvalidInputError,
     InvalidKeyError,
     InvalidValueTypeError,
     KeyValueSession,
@@ -95,12 +96,6 @@ async def test_ttl_and_expire_conventions(any_store: Store) -> None:
 # -- findings ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="keys and values holding a lone surrogate pass check_key/check_value:"
-    " the memory store keeps them, Redis raises a bare UnicodeEncodeError (not a"
-    " SessionError; the stores disagree, invariants 7 and 8)",
-)
 async def test_lone_surrogates_get_a_typed_error_on_every_store(
     both_stores: tuple[Store, Store],
 ) -> None:
@@ -108,16 +103,10 @@ async def test_lone_surrogates_get_a_typed_error_on_every_store(
         kv = KeyValueSession(store)
         with pytest.raises((InvalidKeyError, InvalidValueTypeError)):
             await kv.set("a\ud800", "v", 5)
-        with pytest.raises((InvalidKeyError, InvalidValueTypeError)):
+        with pytest.raises(InvalidInputError, match="surrogate"):
             await kv.set("k", "\udcff", 5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README: keys are 'without control characters', but only ASCII"
-    " controls are refused; C1 controls (U+0085 NEL, U+009B CSI) pass, unlike"
-    " in sandbox and user ids",
-)
 async def test_kv_keys_refuse_every_control_character(any_store: Store) -> None:
     kv = KeyValueSession(any_store)
     for key in ["a\x85b", "a\x9b31m"]:

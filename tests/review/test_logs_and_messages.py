@@ -121,13 +121,6 @@ def test_error_messages_quote_values_cut_short() -> None:
 # -- findings ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redact_url masks query options whose *raw* name contains"
-    " 'password', but parse_qsl percent-decodes names first: ?sentinel_pass%77ord="
-    " is accepted as the sentinel password and shown unmasked by repr(),"
-    " describe(), health() and every error message",
-)
 def test_a_percent_encoded_option_name_does_not_unmask_the_password() -> None:
     store = RedisStore(
         "redis+sentinel://127.0.0.1:1/mymaster/0?sentinel_pass%77ord=TOPSECRET"
@@ -137,12 +130,6 @@ def test_a_percent_encoded_option_name_does_not_unmask_the_password() -> None:
     assert "TOPSECRET" not in str(store.describe())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="README: passwords never appear in a repr; Settings (public, in"
-    " __all__, handed to every third-party store factory) is a plain dataclass"
-    " whose repr shows redis_url with its password",
-)
 def test_settings_repr_hides_the_redis_password() -> None:
     from aiosessions import Settings
 

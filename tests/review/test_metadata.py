@@ -181,12 +181,6 @@ async def test_info_round_trips_through_the_model(
 # -- findings ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="metadata nested 255+ levels deep is accepted by update, then"
-    " get_session_info raises a bare ValueError ('Maximum serialization depth"
-    " exceeded') on every read: one write poisons the session",
-)
 async def test_accepted_metadata_can_always_be_read(
     mgr_sid: tuple[SessionManager, str],
 ) -> None:
@@ -199,13 +193,6 @@ async def test_accepted_metadata_can_always_be_read(
     assert info is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="a depth bomb (nesting past the recursion limit) escapes as a bare"
-    " RecursionError: the error path itself calls repr() on the value;"
-    " README promises InvalidMetadataError for metadata that is not JSON",
-)
 async def test_depth_bomb_is_an_invalid_metadata_error(
     mgr_sid: tuple[SessionManager, str],
 ) -> None:
@@ -214,11 +201,6 @@ async def test_depth_bomb_is_an_invalid_metadata_error(
         await mgr.update_session_metadata(sid, {"d": nested(5000)})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="InvalidInputError builds its message with repr(value) unguarded:"
-    " a value whose __repr__ raises replaces the typed error with its own",
-)
 async def test_unrepresentable_value_still_gets_a_typed_error(
     mgr_sid: tuple[SessionManager, str],
 ) -> None:
@@ -231,13 +213,6 @@ async def test_unrepresentable_value_still_gets_a_typed_error(
         await mgr.update_session_metadata(sid, {"x": Hostile()})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="an int past Python's int-to-str limit (10**5000) escapes as a bare"
-    " ValueError: json.dumps refuses it, then building the InvalidMetadataError"
-    " calls repr() on it, which raises again",
-)
 async def test_huge_int_metadata_is_an_invalid_metadata_error(
     mgr_sid: tuple[SessionManager, str],
 ) -> None:
@@ -246,12 +221,6 @@ async def test_huge_int_metadata_is_an_invalid_metadata_error(
         await mgr.update_session_metadata(sid, {"x": 10**5000})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="metadata keys holding a lone surrogate pass the checks: the memory"
-    " store keeps them, Redis raises a bare UnicodeEncodeError (not a"
-    " SessionError; the stores disagree, invariants 7 and 8)",
-)
 async def test_lone_surrogate_metadata_key_is_refused_alike(
     both_stores: tuple[Store, Store],
 ) -> None:

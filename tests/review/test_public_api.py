@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import aiosessions
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -52,12 +50,6 @@ def test_readme_python_snippets_run(tmp_path: Path) -> None:
 # -- findings ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="__all__ lists RedisStore, which needs the redis extra: on the"
-    " README's first set-up (pip install -e .) 'from aiosessions import *'"
-    " raises ImportError",
-)
 def test_star_import_works_without_the_redis_extra() -> None:
     script = "import sys; sys.modules['redis'] = None\nfrom aiosessions import *\n"
     done = subprocess.run(
@@ -66,12 +58,6 @@ def test_star_import_works_without_the_redis_extra() -> None:
     assert done.returncode == 0, done.stderr.splitlines()[-1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a missing redis extra surfaces as a bare ImportError, although the"
-    " library has MissingDependencyError (a SessionError) for exactly this, and"
-    " uses it for the cryptography extra",
-)
 def test_missing_redis_extra_is_a_missing_dependency_error() -> None:
     script = (
         "import sys; sys.modules['redis'] = None\n"

@@ -27,7 +27,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import MAX_TTL_SECONDS
 from ..errors import (
+    InvalidInputError,
     InvalidKeyError,
     InvalidTTLError,
     InvalidValueTypeError,
@@ -49,13 +51,14 @@ __all__ = [
 MAX_KEY_LENGTH = 1024
 """Longest key accepted, in characters."""
 
-MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000
+MAX_TTL_MS = MAX_TTL_SECONDS * 1000
 """Longest expiry accepted (100 years, in ms); every backend can hold it."""
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
+UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters (C0, DEL, C1) and lone surrogates: no key may hold them."""
 
 META_PREFIX = ":"
 """Record fields that hold custom metadata start with this."""
@@ -80,7 +83,7 @@ def check_key(key: object) -> str:
     Raises:
         InvalidValueTypeError: *key* is not a ``str``.
         InvalidKeyError: it is empty, longer than :data:`MAX_KEY_LENGTH`
-            characters, or holds ASCII control characters.
+            characters, or holds control characters or lone surrogates.
     """
     if not isinstance(key, str):
         raise InvalidValueTypeError("key", key, "str")
@@ -90,15 +93,29 @@ def check_key(key: object) -> str:
         raise InvalidKeyError("key", key, f"longer than {MAX_KEY_LENGTH} characters")
     # isprintable() is one C loop and False for every control character;
     # the regex only runs for the rare key with other unprintable ones.
-    if not key.isprintable() and _CONTROL.search(key):
-        raise InvalidKeyError("key", key, "control characters are not allowed")
+    if not key.isprintable() and UNSAFE_TEXT.search(key):
+        raise InvalidKeyError(
+            "key", key, "control characters and lone surrogates are not allowed"
+        )
     return key
 
 
 def check_value(value: object) -> str:
-    """Return *value* if it is a ``str``; raise :class:`InvalidValueTypeError`."""
+    """Return *value* if it is text every store can hold.
+
+    Raises:
+        InvalidValueTypeError: *value* is not a ``str``.
+        InvalidInputError: it holds a lone surrogate (not UTF-8 encodable).
+    """
     if not isinstance(value, str):
         raise InvalidValueTypeError("value", value, "str")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInputError(
+                "value", value, "holds a lone surrogate; values must be valid text"
+            ) from None
     return value
 
 
@@ -141,6 +158,10 @@ class Store(ABC):
 
     #: The provider name, as ``SESSION_PROVIDER`` spells it.
     provider: str = ""
+
+    #: Seconds a key-value ``set()`` without a TTL keeps its value; ``None``:
+    #: ``SESSION_DEFAULT_TTL``. :func:`create_store` sets it from the settings.
+    default_ttl: int | None = None
 
     # -- key-value --------------------------------------------------------
 
@@ -244,6 +265,8 @@ class Store(ABC):
     async def session_extend(self, key: str, add_ms: int) -> int | None:
         """Move a record's deadline *add_ms* later, never past its cap.
 
+        The deadline never goes past :data:`MAX_TTL_MS` from now, so
+        repeated extensions keep every timestamp representable.
         Extending counts as an access: ``l`` is set and the idle expiry
         restarts, so a record's expiry is always ``min(l + i, a)``.
 

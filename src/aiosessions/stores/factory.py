@@ -67,6 +67,7 @@ def create_store(settings: Settings | None = None) -> Store:
             settings.provider,
             f"its factory returned {type(store).__name__}, not a Store",
         )
+    store.default_ttl = settings.default_ttl
     return store
 
 

@@ -23,6 +23,7 @@ from ..errors import ConfigurationError, InvalidMetadataError, ProviderError
 from .base import (
     INT64_MAX,
     INT64_MIN,
+    MAX_TTL_MS,
     META_PREFIX,
     SessionRecord,
     Store,
@@ -347,11 +348,11 @@ class MemoryStore(Store):
             record = self._record(key, now)
             if record is None:
                 return None
-            deadline = int(record["a"]) + add_ms
+            wall = _wall_ms()
+            deadline = min(int(record["a"]) + add_ms, wall + MAX_TTL_MS)
             cap = record.get("x")
             if cap is not None:
                 deadline = min(deadline, int(cap))
-            wall = _wall_ms()
             if deadline <= wall:
                 self._drop(key)
                 return None

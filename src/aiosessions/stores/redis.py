@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 try:
     from redis import exceptions as redis_errors
     from redis.asyncio.sentinel import MasterNotFoundError
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "RedisStore needs redis-py: pip install 'aiosessions[redis]'"
-    ) from exc
+except ImportError as exc:
+    from ..errors import MissingDependencyError
+
+    raise MissingDependencyError("RedisStore", "redis-py", "redis") from exc
 
 from .._log import logger
 from ..errors import (
@@ -46,7 +46,7 @@ from ..errors import (
 )
 from ..keys import glob_escape
 from . import redis_scripts
-from .base import META_PREFIX, SessionRecord, Store
+from .base import MAX_TTL_MS, META_PREFIX, SessionRecord, Store
 from .redis_clients import (
     Backend,
     LuaScript,
@@ -518,7 +518,9 @@ class RedisStore(Store):
         return int(reply[1])
 
     async def session_extend(self, key: str, add_ms: int) -> int | None:
-        left: int = await self._script("EXTEND", key, [add_ms], idempotent=False)
+        left: int = await self._script(
+            "EXTEND", key, [add_ms, MAX_TTL_MS], idempotent=False
+        )
         return None if left == -2 else left
 
     # -- housekeeping -----------------------------------------------------

@@ -115,13 +115,14 @@ if type(r) == 'table' and r.err then return {2, r.err} end
 return {1, redis.call('HGET', KEYS[1], ARGV[1])}
 """
 
-# ARGV: add_ms. Returns the ms left before expiry, or -2 when missing.
+# ARGV: add_ms, longest ms from now. Returns the ms left before expiry, or -2
+# when missing.
 EXTEND = (
     _NOW
     + """
 local h = redis.call('HMGET', KEYS[1], 'a', 'i', 'x')
 if not h[1] then return -2 end
-local deadline = tonumber(h[1]) + tonumber(ARGV[1])
+local deadline = math.min(tonumber(h[1]) + tonumber(ARGV[1]), now + tonumber(ARGV[2]))
 if h[3] then deadline = math.min(deadline, tonumber(h[3])) end
 local expiry = deadline - now
 if expiry <= 0 then

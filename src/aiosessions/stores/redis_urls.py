@@ -68,8 +68,14 @@ _FORMS = (
     "unix:///path/to/redis.sock, redis://h1:p1,h2:p2 for Cluster, "
     "or redis+sentinel://h1:p1,h2:p2/service/db"
 )
-_SECRET_QUERY = re.compile(r"([?&][^=&#]*password[^=&#]*=)[^&#]*", re.IGNORECASE)
-_MASK = r"\1***"
+_QUERY_OPTION = re.compile(r"([?&])([^=&#]*)=([^&#]*)")
+
+
+def _mask_secret_option(match: re.Match[str]) -> str:
+    # Decode the name first: 'pass%77ord' names a password just as well.
+    if "password" in unquote(match.group(2)).lower():
+        return f"{match.group(1)}{match.group(2)}=***"
+    return match.group(0)
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,7 @@ def redact_url(url: str) -> str:
     hosts = re.split(r"[/?#]", rest[rest.find("@") + 1 :], maxsplit=1)[0]
     if hosts.count("[") != hosts.count("]"):
         return "<unparsable url>"
-    return f"{scheme}://{_SECRET_QUERY.sub(_MASK, rest)}"
+    return f"{scheme}://{_QUERY_OPTION.sub(_mask_secret_option, rest)}"
 
 
 def _refuse(url: str, reason: str) -> ConfigurationError:
