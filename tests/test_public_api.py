@@ -12,6 +12,7 @@ import aiosessions
 EXPECTED = {
     "BackendUnavailableError",
     "CSRFTokenInfo",
+    "CleanupReport",
     "ConfigurationError",
     "InvalidIdentifierError",
     "InvalidInputError",
@@ -20,6 +21,7 @@ EXPECTED = {
     "InvalidTTLError",
     "InvalidValueTypeError",
     "KeyValueSession",
+    "LifecycleEvent",
     "MemoryStore",
     "MissingDependencyError",
     "ProtocolType",
@@ -27,6 +29,7 @@ EXPECTED = {
     "ProviderType",
     "RedisStore",
     "SessionError",
+    "SessionEvent",
     "SessionManager",
     "SessionMetadata",
     "SessionStatus",

@@ -22,9 +22,10 @@ from .errors import (
     ProviderError,
     SessionError,
 )
+from .hooks import LifecycleEvent, SessionEvent
 from .keyvalue import KeyValueSession, get_session, session
 from .manager import SessionManager
-from .models import CSRFTokenInfo, SessionMetadata
+from .models import CleanupReport, CSRFTokenInfo, SessionMetadata
 from .security.ids import generate_session_id
 from .stores import (
     MemoryStore,
@@ -42,6 +43,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendUnavailableError",
     "CSRFTokenInfo",
+    "CleanupReport",
     "ConfigurationError",
     "InvalidIdentifierError",
     "InvalidInputError",
@@ -50,6 +52,7 @@ __all__ = [
     "InvalidTTLError",
     "InvalidValueTypeError",
     "KeyValueSession",
+    "LifecycleEvent",
     "MemoryStore",
     "MissingDependencyError",
     "ProtocolType",
@@ -57,6 +60,7 @@ __all__ = [
     "ProviderType",
     "RedisStore",
     "SessionError",
+    "SessionEvent",
     "SessionManager",
     "SessionMetadata",
     "SessionStatus",

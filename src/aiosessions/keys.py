@@ -9,6 +9,13 @@ that ends it, a glob character that widens a SCAN, or a brace that changes
 a Redis Cluster hash slot; two different sandboxes never share a key. The
 session id sits in the hash tag, so a tenant's sessions spread over the
 cluster while each session's keys stay in one slot.
+
+A user's index of sessions and its revocation marks are::
+
+    <prefix>:u:<sandbox>:{<user>}       <prefix>:r:<sandbox>:{<user>}
+
+with the user percent-encoded too, so both share one hash slot (scripts
+may touch them together) and no user string can reach another user's keys.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from .errors import InvalidIdentifierError, InvalidValueTypeError
 
@@ -110,6 +117,33 @@ class KeySpace:
     def session_pattern(self) -> str:
         """Return a SCAN pattern matching every session key of this sandbox."""
         return f"{glob_escape(self.session_prefix)}*"
+
+    @cached_property
+    def user_index_prefix(self) -> str:
+        """Common start of every user index key of this sandbox."""
+        return f"{self.prefix}:u:{encode(self.sandbox_id)}:"
+
+    def user_index(self, user_id: str) -> str:
+        """Return the key of the index of *user_id*'s sessions."""
+        return f"{self.user_index_prefix}{{{encode(user_id)}}}"
+
+    @cached_property
+    def user_marks_prefix(self) -> str:
+        """Common start of every revocation marks key of this sandbox."""
+        return f"{self.prefix}:r:{encode(self.sandbox_id)}:"
+
+    def user_marks(self, user_id: str) -> str:
+        """Return the key of *user_id*'s revocation marks (same hash slot)."""
+        return f"{self.user_marks_prefix}{{{encode(user_id)}}}"
+
+    def user_of_index(self, key: str) -> str | None:
+        """Return the user whose index *key* is, or ``None`` if it is not one."""
+        prefix = self.user_index_prefix
+        if not (key.startswith(prefix + "{") and key.endswith("}")):
+            return None
+        encoded = key[len(prefix) + 1 : -1]
+        user_id = unquote(encoded, errors="strict")
+        return user_id if encode(user_id) == encoded else None
 
 
 def glob_escape(value: str) -> str:

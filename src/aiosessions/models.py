@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .enums import SessionStatus, TokenType
 
-__all__ = ["CSRFTokenInfo", "SessionMetadata"]
+__all__ = ["CSRFTokenInfo", "CleanupReport", "SessionMetadata"]
 
 
 def utc(value: datetime) -> datetime:
@@ -30,6 +30,12 @@ class SessionMetadata(BaseModel):
     ``SessionMetadata(**info)`` accepts the dict returned by
     ``SessionManager.get_session_info``, so the two can be used in turn.
     Durations (``idle_timeout``) are in seconds.
+
+    ``expires_at`` is when the session ends if nobody uses it (the idle
+    timeout, never past the deadline); ``absolute_expires_at`` is the
+    deadline (movable by an extension); ``max_expires_at`` is the hard cap
+    no extension passes (``None`` without ``max_lifetime``). ``rotated_at``
+    is set on an id a rotation replaced, usable until ``expires_at``.
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -44,11 +50,18 @@ class SessionMetadata(BaseModel):
     idle_timeout: float | None = Field(default=None, gt=0)
     status: SessionStatus = SessionStatus.ACTIVE
     custom_metadata: dict[str, Any] = Field(default_factory=dict)
+    max_expires_at: datetime | None = None
+    rotated_at: datetime | None = None
 
     @field_validator("created_at", "last_accessed", "expires_at", "absolute_expires_at")
     @classmethod
     def _as_utc(cls, value: datetime) -> datetime:
         return utc(value)
+
+    @field_validator("max_expires_at", "rotated_at")
+    @classmethod
+    def _as_utc_or_none(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else utc(value)
 
     def is_expired(self, now: datetime | None = None) -> bool:
         """Return whether the session had expired at *now* (default: now)."""
@@ -80,3 +93,26 @@ class CSRFTokenInfo(BaseModel):
     @classmethod
     def _as_utc(cls, value: datetime | None) -> datetime | None:
         return None if value is None else utc(value)
+
+
+class CleanupReport(BaseModel):
+    """What a cleanup pass did; counts so far when given to ``on_progress``.
+
+    ``reclaimed``: expired entries the store freed; ``indexes_scanned``: user
+    indexes looked at; ``members_pruned``: dead sessions taken out of them;
+    ``members_rechecked``: live sessions whose index score was renewed;
+    ``seconds``: time spent.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    reclaimed: int = 0
+    indexes_scanned: int = 0
+    members_pruned: int = 0
+    members_rechecked: int = 0
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        """Entries reclaimed plus index members pruned."""
+        return self.reclaimed + self.members_pruned

@@ -571,3 +571,58 @@ class TestRecovery:
         assert await mgr.validate_session(sid)
         assert "reachable again" in caplog.text
         await store.aclose()
+
+
+class TestUserIndexes:
+    def test_index_and_marks_share_a_slot_apart_from_records(self) -> None:
+        from redis.crc import key_slot
+
+        keys = SessionManager("app").keys
+        for user in ("alice", "a{b}c", "*", "é" * 50):
+            index, marks = keys.user_index(user), keys.user_marks(user)
+            assert key_slot(index.encode()) == key_slot(marks.encode())
+        sid = "A" * 32
+        assert key_slot(keys.session(sid).encode()) == key_slot(sid.encode())
+
+    async def test_cleanup_walks_indexes_with_scan_never_keys(
+        self, redis_url: str
+    ) -> None:
+        store = RedisStore(redis_url)
+        mgr = SessionManager("app", store=store)
+        for i in range(30):
+            await mgr.allocate_session(user_id=f"user{i}", ttl_hours=0.05 / 3600)
+        await asyncio.sleep(0.15)
+        scans = await command_calls(redis_url, "scan")
+
+        report = await mgr.cleanup_report(batch_size=7)
+        assert report.indexes_scanned == 30 and report.members_pruned == 30
+        assert await command_calls(redis_url, "keys") == 0
+        assert await command_calls(redis_url, "scan") > scans
+        await store.aclose()
+
+    async def test_bulk_reads_are_pipelined(self, redis_url: str) -> None:
+        store = RedisStore(redis_url)
+        mgr = SessionManager("app", store=store)
+        for _ in range(40):
+            await mgr.allocate_session(user_id="alice")
+        client = aioredis.Redis.from_url(redis_url)
+        before = (await client.info("stats"))["total_net_input_bytes"]
+        conns_before = (await client.info("stats"))["total_connections_received"]
+        assert len(await mgr.list_user_sessions("alice")) == 40
+        conns_after = (await client.info("stats"))["total_connections_received"]
+        after = (await client.info("stats"))["total_net_input_bytes"]
+        await client.aclose()
+        assert after > before
+        assert conns_after - conns_before <= 1  # no connection per record
+        await store.aclose()
+
+    async def test_bulk_calls_survive_a_script_flush(self, redis_url: str) -> None:
+        store = RedisStore(redis_url)
+        mgr = SessionManager("app", store=store)
+        ids = [await mgr.allocate_session(user_id="alice") for _ in range(3)]
+        client = aioredis.Redis.from_url(redis_url)
+        await client.script_flush()
+        await client.aclose()
+        listed = await mgr.list_user_sessions("alice")
+        assert sorted(s.session_id for s in listed) == sorted(ids)
+        await store.aclose()

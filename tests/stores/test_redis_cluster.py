@@ -22,12 +22,21 @@ def cluster(redis_cluster: RedisCluster) -> RedisCluster:
     return redis_cluster
 
 
-def test_every_script_touches_only_its_first_key() -> None:
+# A user's index and its revocation marks share a hash tag: one slot.
+TWO_KEY_SCRIPTS = {"INDEX_UPDATE", "INDEX_MARK"}
+
+
+def test_every_script_touches_only_keys_of_one_slot() -> None:
     for name in redis_scripts.__all__:
         text = getattr(redis_scripts, name)
-        assert set(re.findall(r"KEYS\[(\w+)\]", text)) == {"1"}, name
+        keys = {"1", "2"} if name in TWO_KEY_SCRIPTS else {"1"}
+        assert set(re.findall(r"KEYS\[(\w+)\]", text)) == keys, name
         # No key names built inside a script: Cluster could not route them.
         assert ".. KEYS" not in text and "KEYS[1] .." not in text, name
+    spaces = SessionManager("ten:ant{x}*").keys
+    for user in ("alice", "a}b{c", "*"):
+        index, marks = spaces.user_index(user), spaces.user_marks(user)
+        assert key_slot(index.encode()) == key_slot(marks.encode()), user
 
 
 def test_a_session_key_lives_in_the_slot_of_its_id() -> None:

@@ -9,6 +9,9 @@ Record fields (single letters keep records small)::
     c   created, Unix ms            a   deadline, Unix ms (movable by extend)
     l   last access, Unix ms        x   hard cap on ``a``, Unix ms (optional)
     i   idle timeout, ms (optional) u   user id (optional)
+    t   id issued, Unix ms          r   retired by a rotation, Unix ms
+        (optional; else ``c``)          (optional; the id works until then
+                                        plus its grace period)
     :K  custom metadata key K, its value as JSON
 
 Times inside records come from the store's own clock (Redis ``TIME``, or
@@ -16,6 +19,13 @@ Times inside records come from the store's own clock (Redis ``TIME``, or
 record's expiry is ``min(i, a - now)``: the idle timeout slides on every
 validation, never past the deadline, and the deadline never passes the cap;
 so a record expires at ``min(l + i, a)``, computable from its fields alone.
+
+A *user index* is a set of session ids, each with a score in Unix ms of the
+store's clock: the time by which the member must be checked against its
+record again. Its *marks* are a companion set of ids revoked recently. The
+two keys of one user share a Redis Cluster hash slot; records do not, so
+the manager keeps indexes correct by ordered single-key steps, never by one
+call that spans slots.
 """
 
 from __future__ import annotations
@@ -23,8 +33,8 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import MAX_TTL_SECONDS
@@ -41,6 +51,7 @@ __all__ = [
     "INT64_MIN",
     "MAX_KEY_LENGTH",
     "MAX_TTL_MS",
+    "IndexState",
     "SessionRecord",
     "Store",
     "check_key",
@@ -75,6 +86,28 @@ class SessionRecord:
     fields: dict[str, str]
     ttl_ms: int
     now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexState:
+    """What one call on a user index saw and did.
+
+    Attributes:
+        now_ms: the store's clock during the call, Unix ms.
+        size: members in the index after the call.
+        members: ``(member, score)`` pairs, scores in Unix ms, lowest
+            first: what the call was asked to list (see each method).
+        removed: members this call took out of the index.
+        absent: checked members that were not in the index.
+        marked: checked members found among the revocation marks.
+    """
+
+    now_ms: int
+    size: int
+    members: list[tuple[str, int]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)
+    marked: list[str] = field(default_factory=list)
 
 
 def check_key(key: object) -> str:
@@ -221,10 +254,11 @@ class Store(ABC):
         """Validate a record: record the access and slide its idle expiry.
 
         With *refresh_ms*, the record must belong to *user_id* (``None``: to
-        no user); its deadline then moves to now + *refresh_ms*, never past
-        the cap, and custom metadata *fields* are merged in. Returns whether
-        the record is live (and, when refreshing, owned by *user_id*); a
-        ``False`` answer changed nothing.
+        no user) and not be retired by a rotation; its deadline then moves
+        to now + *refresh_ms*, never past the cap, and custom metadata
+        *fields* are merged in. Returns whether the record is live (and,
+        when refreshing, owned by *user_id* and not retired); a ``False``
+        answer changed nothing.
         """
 
     @abstractmethod
@@ -272,6 +306,140 @@ class Store(ABC):
 
         Returns the ms left before expiry, or ``None`` if the record does
         not exist.
+        """
+
+    # -- record lifecycle: validation, rotation, bulk work -----------------
+
+    @abstractmethod
+    async def session_validate(self, key: str) -> SessionRecord | None:
+        """Touch a record like :meth:`session_touch` and return it.
+
+        One atomic step: the access is recorded, the idle expiry slides,
+        and the record is returned as it is after the touch, or ``None``
+        if it is not live.
+        """
+
+    @abstractmethod
+    async def session_retire(self, key: str, grace_ms: int) -> SessionRecord | None:
+        """End a record for a rotation; return it as it was before.
+
+        With *grace_ms* 0 the record is deleted. Otherwise it is marked
+        retired (``r`` = now) and kept for at most *grace_ms* more: its
+        deadline and cap move to now + *grace_ms* unless already sooner,
+        so nothing lengthens it again; its expiry is never lengthened.
+        Returns ``None``, changing nothing, if the record is not live or
+        was already retired (one rotation per id).
+        """
+
+    @abstractmethod
+    async def session_clone(self, key: str, fields: Mapping[str, str]) -> bool:
+        """Create a record from the fields of another, unless *key* exists.
+
+        *fields* holds ``c``, ``a`` and any of ``x``, ``i``, ``u`` and
+        custom metadata; the store sets ``l`` and ``t`` to now. The expiry
+        follows the record's rules. Returns ``False``, writing nothing, if
+        *key* exists or the deadline ``a`` has passed.
+        """
+
+    @abstractmethod
+    async def session_pop(self, key: str) -> SessionRecord | None:
+        """Delete a record; return it as it was, or ``None`` if not live."""
+
+    @abstractmethod
+    async def session_read_many(
+        self, keys: Sequence[str]
+    ) -> list[SessionRecord | None]:
+        """Read many records, as :meth:`session_read` would, in key order.
+
+        Each read is atomic on its own; the batch is not one snapshot.
+        """
+
+    @abstractmethod
+    async def session_delete_owned(
+        self, keys: Sequence[str], user_id: str
+    ) -> list[bool | None]:
+        """Delete each record that belongs to *user_id*, in key order.
+
+        Per key: ``True`` deleted, ``False`` left alone because it belongs
+        to someone else (or nobody), ``None`` not live. Each check-and-
+        delete is atomic; the batch is not. A call that failed part-way
+        may be repeated: it deletes what is left.
+        """
+
+    # -- user indexes -----------------------------------------------------
+
+    @abstractmethod
+    async def index_read(
+        self, key: str, *, due_only: bool = False, limit: int = 0
+    ) -> IndexState:
+        """List an index's members, lowest score first.
+
+        With *due_only*, only members whose score is at or before now. At
+        most *limit* members (0: all). ``size`` counts every member.
+        """
+
+    @abstractmethod
+    async def index_update(
+        self,
+        key: str,
+        *,
+        add: Mapping[str, int] | None = None,
+        recheck: Mapping[str, int] | None = None,
+        recheck_due: Mapping[str, int] | None = None,
+        discard: Collection[str] = (),
+        keep_ms: int = 0,
+        grow_ms: int = 0,
+        list_limit: int = 0,
+        due_only: bool = True,
+        marks_key: str | None = None,
+        check: Collection[str] = (),
+    ) -> IndexState:
+        """Change an index in one atomic step, in the order of the arguments.
+
+        What the call reports (``members``, ``absent``, ``marked``) is the
+        index as the call found it, before any change.
+
+        Args:
+            add: member -> ms from now; added, or re-scored if present.
+            recheck: member -> ms from now; re-scored only if present.
+            recheck_due: as *recheck*, but only if the member's score is
+                still at or before now (nobody re-scored it meanwhile).
+            discard: members removed (``removed`` lists those present).
+            keep_ms: the index lives at least this many ms from now.
+            grow_ms: an index that expires lives this many ms longer.
+                Expiry is never shortened; an empty index is deleted.
+            list_limit: list up to this many members in ``members``
+                (0: none, -1: all), lowest score first.
+            due_only: list only members whose score is at or before now.
+            marks_key: the revocation marks that *check* consults.
+            check: members reported in ``absent`` when not in the index
+                and in ``marked`` when marked.
+        """
+
+    @abstractmethod
+    async def index_mark(
+        self,
+        key: str,
+        marks_key: str,
+        hold_ms: int,
+        *,
+        members: Collection[str] | None = None,
+        keep: str | None = None,
+    ) -> IndexState:
+        """Mark members as revoked, in one atomic step with reading them.
+
+        *members* (``None``: every member of the index but *keep*) are
+        recorded in *marks_key* for *hold_ms*; older marks are dropped.
+        The index itself is not changed. ``members`` lists the marked
+        members that are in the index, with their scores.
+        """
+
+    @abstractmethod
+    def iter_keys(self, prefix: str, batch_size: int = 500) -> AsyncIterator[list[str]]:
+        """Yield the keys that start with *prefix*, in batches.
+
+        Never blocks the store for long (SCAN on Redis). A key may come
+        twice, and a key written during the walk may be missed.
         """
 
     # -- housekeeping -----------------------------------------------------

@@ -25,7 +25,14 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -46,7 +53,7 @@ from ..errors import (
 )
 from ..keys import glob_escape
 from . import redis_scripts
-from .base import MAX_TTL_MS, META_PREFIX, SessionRecord, Store
+from .base import MAX_TTL_MS, META_PREFIX, IndexState, SessionRecord, Store
 from .redis_clients import (
     Backend,
     LuaScript,
@@ -62,6 +69,7 @@ if TYPE_CHECKING:
 __all__ = ["RedisStore", "redact_url"]
 
 T = TypeVar("T")
+_PIPELINE_CHUNK = 500  # commands sent per pipelined round trip
 
 
 def _error_classes(*names: str) -> tuple[type[BaseException], ...]:
@@ -523,6 +531,145 @@ class RedisStore(Store):
         )
         return None if left == -2 else left
 
+    # -- record lifecycle: validation, rotation, bulk work -----------------
+
+    async def _script_many(
+        self, name: str, keys: Sequence[str], args: list[Any]
+    ) -> list[Any]:
+        """Run script *name* once per key, pipelined, in bounded chunks."""
+        results: list[Any] = []
+        for start in range(0, len(keys), _PIPELINE_CHUNK):
+            chunk = keys[start : start + _PIPELINE_CHUNK]
+
+            async def run(bound: _Bound, chunk: Sequence[str] = chunk) -> list[Any]:
+                return await _pipelined(bound, name, chunk, args)
+
+            results += await self._run(name.lower(), run)
+        return results
+
+    async def session_validate(self, key: str) -> SessionRecord | None:
+        return _record(await self._script("VALIDATE", key, []))
+
+    async def session_retire(self, key: str, grace_ms: int) -> SessionRecord | None:
+        reply = await self._script("RETIRE", key, [grace_ms], idempotent=False)
+        return _record(reply)
+
+    async def session_clone(self, key: str, fields: Mapping[str, str]) -> bool:
+        args: list[Any] = []
+        for name, value in fields.items():
+            args += (name, value)
+        created = await self._script("CLONE", key, args, idempotent=False)
+        return bool(created)
+
+    async def session_pop(self, key: str) -> SessionRecord | None:
+        return _record(await self._script("POP", key, [], idempotent=False))
+
+    async def session_read_many(
+        self, keys: Sequence[str]
+    ) -> list[SessionRecord | None]:
+        return [_record(reply) for reply in await self._script_many("READ", keys, [])]
+
+    async def session_delete_owned(
+        self, keys: Sequence[str], user_id: str
+    ) -> list[bool | None]:
+        replies = await self._script_many("DELETE_OWNED", keys, [user_id])
+        return [None if reply == -1 else reply == 1 for reply in replies]
+
+    # -- user indexes -----------------------------------------------------
+
+    async def _index_script(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return await self._run(
+            name.lower(), lambda b: b.scripts[name](keys=keys, args=args)
+        )
+
+    async def index_read(
+        self, key: str, *, due_only: bool = False, limit: int = 0
+    ) -> IndexState:
+        now_ms, size, flat = await self._index_script(
+            "INDEX_READ", [key], ["1" if due_only else "0", limit]
+        )
+        return IndexState(now_ms=now_ms, size=size, members=_pairs(flat))
+
+    async def index_update(
+        self,
+        key: str,
+        *,
+        add: Mapping[str, int] | None = None,
+        recheck: Mapping[str, int] | None = None,
+        recheck_due: Mapping[str, int] | None = None,
+        discard: Collection[str] = (),
+        keep_ms: int = 0,
+        grow_ms: int = 0,
+        list_limit: int = 0,
+        due_only: bool = True,
+        marks_key: str | None = None,
+        check: Collection[str] = (),
+    ) -> IndexState:
+        maps = [add or {}, recheck or {}, recheck_due or {}]
+        args: list[Any] = [keep_ms, grow_ms, list_limit, "1" if due_only else "0"]
+        args += [len(m) for m in maps] + [len(discard), len(check)]
+        for mapping in maps:
+            for member, ms in mapping.items():
+                args += (member, ms)
+        args += [*discard, *check]
+        keys = [key] if marks_key is None else [key, marks_key]
+        now_ms, size, listed, removed, absent, marked = await self._index_script(
+            "INDEX_UPDATE", keys, args
+        )
+        return IndexState(
+            now_ms=now_ms,
+            size=size,
+            members=_pairs(listed),
+            removed=list(removed),
+            absent=list(absent),
+            marked=list(marked),
+        )
+
+    async def index_mark(
+        self,
+        key: str,
+        marks_key: str,
+        hold_ms: int,
+        *,
+        members: Collection[str] | None = None,
+        keep: str | None = None,
+    ) -> IndexState:
+        args: list[Any] = [hold_ms, "1" if members is None else "0", keep or ""]
+        args += members or ()
+        now_ms, size, flat = await self._index_script(
+            "INDEX_MARK", [key, marks_key], args
+        )
+        listed = sorted(_pairs(flat), key=lambda pair: (pair[1], pair[0]))
+        return IndexState(now_ms=now_ms, size=size, members=listed)
+
+    async def iter_keys(
+        self, prefix: str, batch_size: int = 500
+    ) -> AsyncIterator[list[str]]:
+        """Walk the keys with SCAN, one page per step (on Cluster, per primary)."""
+        pattern = f"{glob_escape(prefix)}*"
+
+        async def targets(bound: _Bound) -> list[str | None]:
+            if self.topology != "cluster":
+                return [None]
+            return [node.name for node in bound.client.get_primaries()]
+
+        for node in await self._run("scan", targets):
+            cursor = 0
+            while True:
+
+                async def page(
+                    bound: _Bound, cursor: int = cursor, node: str | None = node
+                ) -> tuple[int, list[str]]:
+                    return await _scan_page(
+                        bound.client, node, cursor, pattern, batch_size
+                    )
+
+                cursor, found = await self._run("scan", page)
+                for start in range(0, len(found), batch_size):
+                    yield list(found[start : start + batch_size])
+                if cursor == 0:
+                    break
+
     # -- housekeeping -----------------------------------------------------
 
     async def count(self, prefix: str) -> int:
@@ -587,3 +734,70 @@ class RedisStore(Store):
             self._forget_closed_loops()
         if bound is not None:
             await self._backend.close(bound.client)
+
+
+async def _pipelined(
+    bound: _Bound, name: str, keys: Sequence[str], args: list[Any]
+) -> list[Any]:
+    """Run script *name* once per key in one pipeline; return the replies.
+
+    Each key's call goes by EVALSHA; a node that lacks the script answers
+    NOSCRIPT for those calls only (they did not run), and they go again in
+    full by EVAL, which caches the script there. On Cluster the pipeline
+    sends each call to the node of its key's slot.
+    """
+    script = bound.scripts[name]
+    pipe = bound.client.pipeline(transaction=False)
+    for key in keys:
+        pipe.evalsha(script.sha, 1, key, *args)
+    replies: list[Any] = await pipe.execute(raise_on_error=False)
+    missing = [
+        i
+        for i, reply in enumerate(replies)
+        if isinstance(reply, redis_errors.NoScriptError)
+    ]
+    if missing:
+        pipe = bound.client.pipeline(transaction=False)
+        for i in missing:
+            pipe.eval(script.text, 1, keys[i], *args)
+        again = await pipe.execute(raise_on_error=False)
+        for i, reply in zip(missing, again, strict=True):
+            replies[i] = reply
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+async def _scan_page(
+    client: Any, node: str | None, cursor: int, pattern: str, count: int
+) -> tuple[int, list[str]]:
+    """One SCAN page: of the server, or of Cluster primary *node*."""
+    if node is None:
+        next_cursor, found = await client.scan(cursor, match=pattern, count=count)
+        return int(next_cursor), list(found)
+    target = client.get_node(node_name=node)
+    if target is None:  # the node left the cluster during the walk
+        logger.debug("scan: cluster node %s is gone; its keys moved", node)
+        return 0, []
+    cursors, found = await client.scan(
+        cursor=cursor, match=pattern, count=count, target_nodes=target
+    )
+    return int(cursors[node]), list(found)
+
+
+def _record(reply: Any) -> SessionRecord | None:
+    """Turn a ``{now, ttl, flat fields}`` script reply into a record."""
+    if not reply:
+        return None
+    now_ms, ttl_ms, flat = reply
+    fields = dict(zip(flat[::2], flat[1::2], strict=True))
+    return SessionRecord(fields=fields, ttl_ms=max(0, ttl_ms), now_ms=now_ms)
+
+
+def _pairs(flat: list[Any]) -> list[tuple[str, int]]:
+    """Turn ``member, score, ...`` (scores as Redis prints them) into pairs."""
+    return [
+        (str(member), int(float(score)))
+        for member, score in zip(flat[::2], flat[1::2], strict=True)
+    ]
