@@ -57,6 +57,27 @@ async def _sessions(url: str, layout: dict[str, int], **options: object) -> list
     return ids
 
 
+async def _user_sessions(
+    url: str, sandbox: str, user: str, count: int, **options: object
+) -> list[str]:
+    """Log *user* in *count* times; return the ids, oldest first."""
+    store = RedisStore(url)
+    try:
+        manager = SessionManager(sandbox, store=store, **options)  # type: ignore[arg-type]
+        return [await manager.allocate_session(user_id=user) for _ in range(count)]
+    finally:
+        await store.aclose()
+
+
+async def _live(url: str, sandbox: str, ids: list[str]) -> list[bool]:
+    store = RedisStore(url)
+    try:
+        manager = SessionManager(sandbox, store=store)
+        return [await manager.validate_session(sid) for sid in ids]
+    finally:
+        await store.aclose()
+
+
 def _one_line(stderr: str) -> str:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
@@ -130,6 +151,70 @@ class TestStats:
         assert json.loads(run("stats", "--json").stdout)["sessions"] == 0
 
 
+class TestList:
+    async def test_shows_the_users_sessions_newest_first(
+        self, run: Run, redis_url: str
+    ) -> None:
+        ids = await _user_sessions(redis_url, "shop", "alice", 3)
+        await _user_sessions(redis_url, "shop", "bob", 1)
+        await _user_sessions(redis_url, "blog", "alice", 1)
+
+        done = run("list", "--sandbox", "shop", "--user", "alice", "--url", redis_url)
+
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0].split("  ")[0] == "session id"
+        listed = [line.split()[0] for line in lines[1:-1]]
+        assert sorted(listed) == sorted(ids)
+        assert lines[-1] == "(3 sessions)"
+        assert done.stderr == ""
+
+    async def test_json_lists_each_session_with_its_times(
+        self, run: Run, redis_url: str
+    ) -> None:
+        ids = await _user_sessions(redis_url, "shop", "alice", 2, idle_timeout=600)
+
+        done = run(
+            "list", "--json", "--sandbox", "shop", "--user", "alice", "--url", redis_url
+        )
+
+        found = json.loads(done.stdout)
+        assert (found["sandbox"], found["user"]) == ("shop", "alice")
+        sessions = found["sessions"]
+        assert sorted(s["session_id"] for s in sessions) == sorted(ids)
+        created = [s["created_at"] for s in sessions]
+        assert created == sorted(created, reverse=True)
+        assert sessions[0]["idle_timeout"] == 600
+        assert {"last_accessed", "expires_at", "absolute_expires_at"} <= set(
+            sessions[0]
+        )
+        assert "sandbox_id" not in sessions[0]
+
+    def test_a_user_without_sessions_is_an_empty_list(
+        self, run: Run, redis_url: str
+    ) -> None:
+        args = ("list", "--sandbox", "shop", "--user", "nobody", "--url", redis_url)
+
+        text = run(*args)
+        document = run(*args, "--json")
+
+        assert (text.returncode, document.returncode) == (0, 0)
+        assert "no live sessions" in text.stdout
+        assert json.loads(document.stdout)["sessions"] == []
+
+    async def test_revoked_sessions_are_no_longer_listed(
+        self, run: Run, redis_url: str
+    ) -> None:
+        (sid,) = await _user_sessions(redis_url, "shop", "alice", 1)
+        run("revoke", "--sandbox", "shop", "--session", sid, "--url", redis_url)
+
+        done = run(
+            "list", "--json", "--sandbox", "shop", "--user", "alice", "--url", redis_url
+        )
+
+        assert json.loads(done.stdout)["sessions"] == []
+
+
 class TestRevoke:
     async def test_ends_the_session_for_every_worker(
         self, run: Run, redis_url: str
@@ -184,6 +269,80 @@ class TestRevoke:
         )
 
         assert json.loads(done.stdout) == {"sandbox": "shop", "revoked": 1}
+
+    async def test_user_ends_every_session_of_that_user(
+        self, run: Run, redis_url: str
+    ) -> None:
+        ids = await _user_sessions(redis_url, "shop", "alice", 3)
+        (bobs,) = await _user_sessions(redis_url, "shop", "bob", 1)
+        (blogs,) = await _user_sessions(redis_url, "blog", "alice", 1)
+
+        done = run("revoke", "--sandbox", "shop", "--user", "alice", "--url", redis_url)
+
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "revoked 3 sessions"
+        assert await _live(redis_url, "shop", [*ids, bobs]) == [False] * 3 + [True]
+        assert await _live(redis_url, "blog", [blogs]) == [True]
+
+    async def test_except_keeps_that_one_session(
+        self, run: Run, redis_url: str
+    ) -> None:
+        ids = await _user_sessions(redis_url, "shop", "alice", 3)
+
+        done = run(
+            "revoke",
+            "--json",
+            "--sandbox",
+            "shop",
+            "--user",
+            "alice",
+            "--except",
+            ids[1],
+            "--url",
+            redis_url,
+        )
+
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout)
+        assert found == {"sandbox": "shop", "user": "alice", "revoked": 2}
+        assert await _live(redis_url, "shop", ids) == [False, True, False]
+
+    async def test_except_naming_no_live_session_revokes_nothing(
+        self, run: Run, redis_url: str
+    ) -> None:
+        ids = await _user_sessions(redis_url, "shop", "alice", 2)
+        args = ("revoke", "--sandbox", "shop", "--user", "alice", "--url", redis_url)
+
+        done = run(*args, "--except", ids[0][:-1] + "x")
+
+        assert done.returncode == 1
+        assert "nothing revoked" in _one_line(done.stderr)
+        assert await _live(redis_url, "shop", ids) == [True, True]
+
+    async def test_user_without_sessions_exits_1_with_one_line(
+        self, run: Run, redis_url: str
+    ) -> None:
+        await _user_sessions(redis_url, "shop", "alice", 1)
+
+        done = run("revoke", "--sandbox", "shop", "--user", "bob", "--url", redis_url)
+
+        assert done.returncode == 1
+        assert "no live sessions" in _one_line(done.stderr)
+        assert done.stdout == ""
+
+    async def test_user_revocation_needs_no_secret_key(
+        self, run: Run, redis_url: str
+    ) -> None:
+        key = "k" * 40
+        ids = await _user_sessions(redis_url, "shop", "alice", 2, secret_key=key)
+
+        done = run("revoke", "--sandbox", "shop", "--user", "alice", "--url", redis_url)
+
+        assert done.returncode == 0, done.stderr
+        store = RedisStore(redis_url)
+        manager = SessionManager("shop", store=store, secret_key=key)
+        assert [await manager.validate_session(sid) for sid in ids] == [False] * 2
+        await store.aclose()
 
 
 class TestCleanup:
@@ -269,7 +428,12 @@ class TestExitCodes:
     def test_backend_down_exits_3_with_one_line(self, run: Run) -> None:
         url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
 
-        for args in (["stats"], ["revoke", "--sandbox", "s", "--session", "x" * 32]):
+        for args in (
+            ["stats"],
+            ["revoke", "--sandbox", "s", "--session", "x" * 32],
+            ["revoke", "--sandbox", "s", "--user", "u"],
+            ["list", "--sandbox", "s", "--user", "u"],
+        ):
             done = run(*args, "--url", url)
             assert done.returncode == 3
             assert "store unavailable" in _one_line(done.stderr)
@@ -278,6 +442,10 @@ class TestExitCodes:
         "args",
         [
             ["revoke", "--sandbox", "shop"],
+            ["revoke", "--sandbox", "s", "--user", "u", "--session", "x" * 32],
+            ["revoke", "--sandbox", "s", "--session", "x" * 32, "--except", "y"],
+            ["list", "--sandbox", "shop"],
+            ["list", "--sandbox", "s", "--user", "", "--url", "memory"],
             ["no-such-command"],
             ["stats", "--limit", "0"],
             ["stats", "--url", "http://example.invalid/"],
@@ -285,6 +453,10 @@ class TestExitCodes:
         ],
         ids=[
             "missing-option",
+            "user-and-session",
+            "except-without-user",
+            "list-without-user",
+            "bad-user",
             "unknown-command",
             "bad-limit",
             "bad-url",
@@ -296,6 +468,13 @@ class TestExitCodes:
 
         assert done.returncode == 2
         _one_line(done.stderr)
+
+    def test_user_and_session_together_say_so(self, run: Run) -> None:
+        done = run("revoke", "--sandbox", "s", "--user", "u", "--session", "x" * 32)
+
+        assert done.returncode == 2
+        assert "mutually exclusive" in _one_line(done.stderr)
+        assert "x" * 32 not in done.stderr
 
     def test_help_and_version_exit_0(self, run: Run) -> None:
         assert run("--help").returncode == 0

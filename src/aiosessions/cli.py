@@ -3,7 +3,9 @@
 ::
 
     aiosessions stats [--sandbox S]            counts, per sandbox by default
+    aiosessions list --sandbox S --user U      a user's live sessions
     aiosessions revoke --sandbox S --session ID
+    aiosessions revoke --sandbox S --user U [--except ID]
     aiosessions cleanup [--sandbox S]          reclaim expired entries now
     aiosessions demo                           the quickstart tour
     aiosessions bench [ARGS...]                the benchmark (source checkout)
@@ -23,7 +25,7 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -38,8 +40,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .config import Settings
 from .errors import ConfigurationError, InvalidInputError, ProviderError
-from .keys import DEFAULT_PREFIX, glob_escape
+from .keys import DEFAULT_PREFIX
 from .manager import SessionManager
+from .models import SessionMetadata
 from .stores.base import Store
 from .stores.factory import create_store, set_default_store
 from .stores.memory import MemoryStore
@@ -148,36 +151,36 @@ def app() -> None:
 
 
 def _redis_client(store: Store) -> Any:
-    """The redis-py client behind *store*, or ``None`` for other stores."""
+    """The redis-py client behind *store*, or ``None`` for other stores.
+
+    Only ``cleanup`` needs it, for Redis's own statistics (INFO, DBSIZE):
+    they say nothing about other stores, so they stay out of the contract.
+    """
     from .stores.redis import RedisStore
 
     if not isinstance(store, RedisStore):
         return None
-    # TODO(issue 7): a key listing belongs in the Store contract, beside
-    # count() (which already visits every Cluster primary); it moves there
-    # once the lifecycle branch, which still edits the stores, has landed.
     return store._bind().client
 
 
 async def _scan(
-    store: Store, pattern: str, limit: int, seen: Callable[[int], None] | None = None
+    store: Store, prefix: str, limit: int, seen: Callable[[int], None] | None = None
 ) -> tuple[list[str], bool]:
-    """Return up to *limit* keys matching *pattern*, and whether cut short."""
-    client = _redis_client(store)
+    """Return up to *limit* keys starting with *prefix*, and whether cut short."""
     keys: list[str] = []
-    if client is None:
-        return keys, False
+    batches = store.iter_keys(prefix, batch_size=1000)
     try:
-        async for key in client.scan_iter(match=pattern, count=1000):
-            keys.append(key)
+        async for batch in batches:
+            batch = batch[: limit - len(keys)]
+            keys.extend(batch)
             if seen is not None:
-                seen(1)
+                seen(len(batch))
             if len(keys) >= limit:
                 return keys, True
-    except Exception as exc:
-        raise ProviderError(
-            f"SCAN failed: {type(exc).__name__}", store=repr(store), operation="scan"
-        ) from exc
+    finally:
+        # Stopping early leaves the walk suspended; end it before the store.
+        if isinstance(batches, AsyncGenerator):
+            await batches.aclose()
     return keys, False
 
 
@@ -208,7 +211,7 @@ def stats(
             found = await _manager(store, sandbox, key_prefix).get_cache_stats()
             return {**found, "ping_ms": latency * 1000}
         session_prefix = f"{key_prefix}:s:"
-        keys, truncated = await _scan(store, f"{glob_escape(key_prefix)}:*", limit)
+        keys, truncated = await _scan(store, f"{key_prefix}:", limit)
         per_sandbox: dict[str, int] = {}
         kv = other = 0
         for key in keys:
@@ -267,12 +270,81 @@ def _stats_lines(found: dict[str, Any]) -> list[str]:
     return lines
 
 
+# -- list ---------------------------------------------------------------------
+
+
+def _session_rows(sessions: list[SessionMetadata]) -> list[str]:
+    """A table of *sessions*: the id (to revoke one), then UTC times."""
+    header = ("session id", "created (UTC)", "last access", "expires")
+    rows = [
+        (
+            found.session_id,
+            *(
+                moment.strftime("%Y-%m-%d %H:%M:%S")
+                for moment in (found.created_at, found.last_accessed, found.expires_at)
+            ),
+        )
+        for found in sessions
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(4)]
+    return [
+        "  ".join(
+            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+        ).rstrip()
+        for row in (header, *rows)
+    ]
+
+
+@app.command(name="list")
+@click.option("--sandbox", required=True, help="The sandbox to look in.")
+@click.option("--user", "user_id", required=True, help="The user id.")
+@common
+def list_sessions(
+    sandbox: str, user_id: str, url: str | None, as_json: bool, key_prefix: str
+) -> None:
+    """List a user's live sessions, newest first (times in UTC).
+
+    Shows the session ids, which ``revoke --session`` takes: treat the
+    output as a credential. A user without sessions is an empty list
+    (exit code 0): the store keeps no record of users to say "unknown".
+    """
+
+    async def work(store: Store) -> list[SessionMetadata]:
+        return await _manager(store, sandbox, key_prefix).list_user_sessions(user_id)
+
+    sessions = _execute(url, work)
+    document = {
+        "sandbox": sandbox,
+        "user": user_id,
+        "sessions": [
+            found.model_dump(mode="json", exclude={"sandbox_id", "user_id"})
+            for found in sessions
+        ],
+    }
+    if sessions:
+        lines = [*_session_rows(sessions), f"({_plural(len(sessions))})"]
+    else:
+        lines = [f"no live sessions for that user in sandbox {sandbox!r}"]
+    _emit(as_json, document, lines)
+
+
+def _plural(count: int) -> str:
+    return f"{count} session{'' if count == 1 else 's'}"
+
+
 # -- revoke -------------------------------------------------------------------
 
 
 @app.command()
-@click.option("--sandbox", required=True, help="The sandbox the session is in.")
-@click.option("--session", "session_id", required=True, help="The session id.")
+@click.option("--sandbox", required=True, help="The sandbox the sessions are in.")
+@click.option("--session", "session_id", help="End this one session.")
+@click.option("--user", "user_id", help="End every session of this user.")
+@click.option(
+    "--except",
+    "except_id",
+    metavar="ID",
+    help="With --user: spare this session (one that `list` shows).",
+)
 @click.option(
     "--secret-key",
     envvar="SESSION_SECRET_KEY",
@@ -283,23 +355,59 @@ def _stats_lines(found: dict[str, Any]) -> list[str]:
 @common
 def revoke(
     sandbox: str,
-    session_id: str,
+    session_id: str | None,
+    user_id: str | None,
+    except_id: str | None,
     secret_key: str | None,
     url: str | None,
     as_json: bool,
     key_prefix: str,
 ) -> None:
-    """End a session at once (exit code 1 if it was not live)."""
+    """End one session, or every session of a user, at once.
 
-    async def work(store: Store) -> bool:
+    Exit code 1 when there was no live session to end. With ``--except``,
+    nothing is revoked unless that id is a live session of the user: a
+    mistyped id must not end the session it meant to keep.
+    """
+    if session_id is not None and user_id is not None:
+        raise click.UsageError("--session and --user are mutually exclusive")
+    if session_id is None and user_id is None:
+        raise click.UsageError("give --session ID or --user U")
+    if except_id is not None and user_id is None:
+        raise click.UsageError("--except goes with --user, not --session")
+
+    async def one(store: Store) -> int:
         manager = SessionManager(
             sandbox, store=store, key_prefix=key_prefix, secret_key=secret_key
         )
-        return await manager.delete_session(session_id)
+        return int(await manager.delete_session(str(session_id)))
 
-    if not _execute(url, work):
-        _fail(f"no live session with that id in sandbox {sandbox!r}", EXIT_NOT_FOUND)
-    _emit(as_json, {"sandbox": sandbox, "revoked": 1}, ["revoked 1 session"])
+    async def every(store: Store) -> int | None:
+        manager = _manager(store, sandbox, key_prefix)
+        if except_id is not None:
+            live = await manager.list_user_sessions(str(user_id))
+            if all(found.session_id != except_id for found in live):
+                return None
+        return await manager.revoke_user_sessions(str(user_id), except_id)
+
+    if session_id is not None:
+        if not _execute(url, one):
+            _fail(
+                f"no live session with that id in sandbox {sandbox!r}", EXIT_NOT_FOUND
+            )
+        _emit(as_json, {"sandbox": sandbox, "revoked": 1}, ["revoked 1 session"])
+        return
+    count = _execute(url, every)
+    if count is None:
+        _fail(
+            f"the --except session is not a live session of that user in sandbox"
+            f" {sandbox!r}; nothing revoked",
+            EXIT_NOT_FOUND,
+        )
+    if count == 0:
+        _fail(f"no live sessions for that user in sandbox {sandbox!r}", EXIT_NOT_FOUND)
+    document = {"sandbox": sandbox, "user": user_id, "revoked": count}
+    _emit(as_json, document, [f"revoked {_plural(count)}"])
 
 
 # -- cleanup ------------------------------------------------------------------
@@ -350,10 +458,9 @@ def cleanup(
         else:
             before = _expired_keys(await client.info("stats"))
             total = min(limit, int(await client.dbsize()))
-            pattern = f"{glob_escape(key_prefix)}:*"
             show = not as_json and total > 0
             with _progress(show, total, "scanning") as update:
-                keys, _ = await _scan(store, pattern, limit, update)
+                keys, _ = await _scan(store, f"{key_prefix}:", limit, update)
             scanned = len(keys)
             after = _expired_keys(await client.info("stats"))
             reclaimed = after - before

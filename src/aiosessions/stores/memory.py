@@ -42,6 +42,14 @@ _INTEGER = re.compile(r"0|-?[1-9][0-9]*")  # what Redis HINCRBY parses
 Record = dict[str, str]
 
 
+def _as_int64(text: str) -> int | None:
+    """Return *text* as Redis's HINCRBY reads it: a canonical signed int64."""
+    if _INTEGER.fullmatch(text) is None or len(text) > 20:
+        return None
+    number = int(text)
+    return number if INT64_MIN <= number <= INT64_MAX else None
+
+
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -378,13 +386,14 @@ class MemoryStore(Store):
             if record is None:
                 return None
             current = record.get(field)
-            if current is not None and _INTEGER.fullmatch(current) is None:
+            start = 0 if current is None else _as_int64(current)
+            if start is None:
                 raise InvalidMetadataError(
                     "metadata key",
                     field[len(META_PREFIX) :],
                     "does not hold an integer",
                 )
-            total = (0 if current is None else int(current)) + amount
+            total = start + amount
             if not INT64_MIN <= total <= INT64_MAX:
                 raise InvalidMetadataError(
                     "metadata key",

@@ -236,12 +236,6 @@ async def test_lone_surrogate_metadata_key_is_refused_alike(
     assert outcomes == ["InvalidMetadataError", "InvalidMetadataError"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the stores disagree on why an integer past 64 bits cannot be"
-    " incremented: memory says 'would leave the signed 64-bit range', Redis"
-    " says 'does not hold an integer' (invariant 7; minor)",
-)
 async def test_increment_of_a_huge_int_fails_alike(
     both_stores: tuple[Store, Store],
 ) -> None:

@@ -1,6 +1,6 @@
 """Reproduction: one RedisStore, many asyncio.run calls -> file descriptors run out.
 
-Run from the repository root:  .venv/bin/python -m tests.review.repro_fd_exhaustion
+Run from the repository root:  .venv/bin/python -m tests.adversarial.repro_fd_exhaustion
 
 Starts its own redis-server (tests/servers.py, a free loopback port), lowers
 this process's open-file limit to 256, then calls asyncio.run(validate) in a

@@ -1,4 +1,4 @@
-"""Fixtures of the review suite: each attack runs on memory and on our own Redis.
+"""Fixtures of the adversarial suite: each attack runs on memory and on our Redis.
 
 The Redis is the suite's own throwaway ``redis-server`` (``redis_url`` from
 tests/conftest.py, flushed per test); nothing here touches any other server.

@@ -1,0 +1,1 @@
+"""Attacks on the invariants in DESIGN.md: each test is one attempt that must fail."""
