@@ -246,6 +246,43 @@ class TestUpdate:
         assert info["custom_metadata"] == {"b": 2}
         assert info["user_id"] == "u"
 
+    async def test_merge_removes_named_keys_in_the_same_step(
+        self, store: Store
+    ) -> None:
+        mgr = manager(store)
+        sid = await mgr.allocate_session(custom_metadata={"a": 1, "b": 2, "c": 3})
+        assert await mgr.update_session_metadata(sid, {"d": 4}, remove=["a", "c"])
+        info = await mgr.get_session_info(sid)
+        assert info is not None and info["custom_metadata"] == {"b": 2, "d": 4}
+
+    async def test_concurrent_set_and_remove_of_different_keys_both_survive(
+        self, store: Store
+    ) -> None:
+        mgr = manager(store)
+        sid = await mgr.allocate_session(custom_metadata={"gone": 1, "stays": 2})
+        await asyncio.gather(
+            mgr.update_session_metadata(sid, {}, remove=["gone"]),
+            mgr.update_session_metadata(sid, {"added": 3}),
+        )
+        info = await mgr.get_session_info(sid)
+        assert info is not None
+        assert info["custom_metadata"] == {"stays": 2, "added": 3}
+
+    async def test_a_bad_key_to_remove_is_refused_and_nothing_is_written(
+        self, store: Store
+    ) -> None:
+        mgr = manager(store)
+        sid = await mgr.allocate_session(custom_metadata={"a": 1})
+        with pytest.raises(InvalidMetadataError):
+            await mgr.update_session_metadata(sid, {"b": 2}, remove=["a", ""])
+        info = await mgr.get_session_info(sid)
+        assert info is not None and info["custom_metadata"] == {"a": 1}
+
+    async def test_remove_on_an_unknown_id_is_false(self, store: Store) -> None:
+        mgr = manager(store)
+        assert not await mgr.update_session_metadata("x" * 32, {}, remove=["a"])
+        assert not await mgr.update_session_metadata("bad", {}, remove=["a"])
+
     async def test_update_never_lengthens_the_lifetime(self, store: Store) -> None:
         mgr = manager(store, idle_timeout=30)
         sid = await mgr.allocate_session()

@@ -312,23 +312,36 @@ class SessionManager:
         return None if metadata is None else metadata.model_dump(mode="json")
 
     async def update_session_metadata(
-        self, session_id: str, data: Mapping[str, Any], merge: bool = True
+        self,
+        session_id: str,
+        data: Mapping[str, Any],
+        merge: bool = True,
+        *,
+        remove: Iterable[str] = (),
     ) -> bool:
         """Write custom metadata; return ``False`` if the session is not live.
 
-        With *merge* only the keys in *data* change, so concurrent merges of
-        different keys all survive; otherwise *data* replaces every custom
-        key. The session's expiry is left as it is, and a session deleted
-        meanwhile is never brought back.
+        With *merge* only the keys in *data* change, and the keys named in
+        *remove* are deleted in the same atomic step, so concurrent merges
+        of different keys all survive; otherwise *data* replaces every
+        custom key. The session's expiry is left as it is, and a session
+        deleted meanwhile is never brought back.
 
         Raises:
-            InvalidMetadataError: *data* is not JSON or too large; nothing
-                is written.
+            InvalidMetadataError: *data* is not JSON or too large, or a key
+                in *remove* is unusable; nothing is written.
         """
         fields = encode_metadata(data)
+        dropped = [check_metadata_key(name) for name in remove]
         key = self._key(session_id)
         if key is None:
             return False
+        if dropped:
+            return await self.store.session_update(
+                key, fields, replace=not merge, remove=dropped
+            )
+        # Without removals the call stays in the original contract's shape,
+        # which stores written before ``remove`` existed still accept.
         return await self.store.session_update(key, fields, replace=not merge)
 
     async def increment_metadata(

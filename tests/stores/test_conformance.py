@@ -201,6 +201,60 @@ class TestRecords:
         assert record.fields[":k2"] == "2"
         assert record.fields["u"] == "a" and record.fields["i"] == "9000"
 
+    async def test_update_removes_named_custom_fields(self, store: Store) -> None:
+        fields = {"u": "a", ":k1": "1", ":k2": "2", ":k3": "3"}
+        await store.session_create(REC, fields, 60_000, None, None)
+        assert await store.session_update(
+            REC, {":k4": "4"}, replace=False, remove=[":k1", ":k3", ":absent"]
+        )
+        record = await store.session_read(REC)
+        assert record is not None
+        assert {n for n in record.fields if n.startswith(":")} == {":k2", ":k4"}
+        assert record.fields["u"] == "a"
+
+    async def test_remove_never_touches_lifecycle_fields(self, store: Store) -> None:
+        await store.session_create(REC, {"u": "a"}, 60_000, 9_000, 90_000)
+        assert await store.session_update(
+            REC, {}, replace=False, remove=["u", "a", "i", "x", "c", "l"]
+        )
+        record = await store.session_read(REC)
+        assert record is not None
+        assert set(record.fields) == {"u", "a", "i", "x", "c", "l"}
+
+    async def test_a_field_both_removed_and_written_keeps_the_new_value(
+        self, store: Store
+    ) -> None:
+        await store.session_create(REC, {":k": "old"}, 60_000, None, None)
+        assert await store.session_update(
+            REC, {":k": "new"}, replace=False, remove=[":k"]
+        )
+        record = await store.session_read(REC)
+        assert record is not None and record.fields[":k"] == "new"
+
+    async def test_concurrent_merges_with_removals_all_survive(
+        self, store: Store
+    ) -> None:
+        start = {f":old{i}": "x" for i in range(20)}
+        await store.session_create(REC, start, 60_000, None, None)
+        await asyncio.gather(
+            *(
+                store.session_update(
+                    REC, {f":new{i}": str(i)}, replace=False, remove=[f":old{i}"]
+                )
+                for i in range(20)
+            )
+        )
+        record = await store.session_read(REC)
+        assert record is not None
+        custom = {n: v for n, v in record.fields.items() if n.startswith(":")}
+        assert custom == {f":new{i}": str(i) for i in range(20)}
+
+    async def test_remove_on_a_missing_record_creates_nothing(
+        self, store: Store
+    ) -> None:
+        assert not await store.session_update(REC, {}, replace=False, remove=[":k"])
+        assert not await store.exists(REC)
+
     async def test_update_keeps_the_expiry(self, store: Store) -> None:
         await store.session_create(REC, {}, 60_000, None, None)
         before = await store.pttl(REC)

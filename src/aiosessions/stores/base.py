@@ -267,13 +267,20 @@ class Store(ABC):
 
     @abstractmethod
     async def session_update(
-        self, key: str, fields: Mapping[str, str], replace: bool
+        self,
+        key: str,
+        fields: Mapping[str, str],
+        replace: bool,
+        remove: Collection[str] = (),
     ) -> bool:
         """Write custom metadata *fields* into a live record.
 
-        With *replace*, custom fields not in *fields* are removed first. The
-        expiry is left as it is. Returns ``False``, writing nothing, when
-        the record does not exist: an update never brings a session back.
+        With *replace*, custom fields not in *fields* are removed first.
+        The custom fields named in *remove* are removed in the same step,
+        before *fields* are written, so a name in both keeps its new value.
+        The expiry is left as it is. Returns ``False``, writing nothing,
+        when the record does not exist: an update never brings a session
+        back.
         """
 
     @abstractmethod

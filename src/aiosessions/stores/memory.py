@@ -362,15 +362,21 @@ class MemoryStore(Store):
             return self._snapshot(key, record, now)
 
     async def session_update(
-        self, key: str, fields: Mapping[str, str], replace: bool
+        self,
+        key: str,
+        fields: Mapping[str, str],
+        replace: bool,
+        remove: Collection[str] = (),
     ) -> bool:
         with self._lock:
             record = self._record(key, time.monotonic())
             if record is None:
                 return False
             if replace:
-                for name in [n for n in record if n.startswith(META_PREFIX)]:
-                    del record[name]
+                remove = [n for n in record if n.startswith(META_PREFIX)]
+            for name in remove:
+                if name.startswith(META_PREFIX):
+                    record.pop(name, None)
             record.update(fields)
             return True
 

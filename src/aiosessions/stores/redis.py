@@ -499,9 +499,13 @@ class RedisStore(Store):
         return SessionRecord(fields=fields, ttl_ms=max(0, ttl_ms), now_ms=now_ms)
 
     async def session_update(
-        self, key: str, fields: Mapping[str, str], replace: bool
+        self,
+        key: str,
+        fields: Mapping[str, str],
+        replace: bool,
+        remove: Collection[str] = (),
     ) -> bool:
-        args: list[Any] = ["1" if replace else "0"]
+        args: list[Any] = ["1" if replace else "0", len(remove), *remove]
         for name, value in fields.items():
             args += (name, value)
         done = await self._script("UPDATE", key, args)

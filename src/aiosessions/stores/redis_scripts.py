@@ -103,17 +103,23 @@ return {now, ttl, redis.call('HGETALL', KEYS[1])}
 """
 )
 
-# ARGV: '1' to replace custom fields or '0' to merge, then field, value, ...
+# ARGV: '1' to replace custom fields or '0' to merge, the count n of custom
+# fields to remove, those n names, then field, value, ...
 UPDATE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = tonumber(ARGV[2])
+local drop = {}
 if ARGV[1] == '1' then
-  local drop = {}
   for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
     if string.sub(name, 1, 1) == ':' then drop[#drop + 1] = name end
   end
-  if #drop > 0 then redis.call('HDEL', KEYS[1], unpack(drop)) end
+else
+  for i = 3, n + 2 do
+    if string.sub(ARGV[i], 1, 1) == ':' then drop[#drop + 1] = ARGV[i] end
+  end
 end
-if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
+if #drop > 0 then redis.call('HDEL', KEYS[1], unpack(drop)) end
+if #ARGV > n + 2 then redis.call('HSET', KEYS[1], unpack(ARGV, n + 3)) end
 return 1
 """
 
