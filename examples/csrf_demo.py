@@ -3,6 +3,9 @@
 Needs no server (the in-process memory store)::
 
     python examples/csrf_demo.py
+
+The encrypted tokens need the ``security`` extra (``cryptography``); without
+it that step says so and the rest runs.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import secrets
 import sys
 import time
 
-from aiosessions import MemoryStore, SessionManager
+from aiosessions import MemoryStore, MissingDependencyError, SessionManager
 from aiosessions.security import csrf
 
 
@@ -86,15 +89,22 @@ def standalone(key: str) -> None:
     )
 
     print("\n== encrypted tokens (AES-256-GCM): nothing readable inside")
-    first = csrf.generate_encrypted_csrf_token(sid, key)
-    second = csrf.generate_encrypted_csrf_token(sid, key)
-    print("two tokens differ:    ", first != second)
-    print("readable issue time:  ", csrf.extract_csrf_token_info(first).issued_at)
-    print("valid for the session:", csrf.validate_encrypted_csrf_token(first, sid, key))
-    print(
-        "valid for another:    ",
-        csrf.validate_encrypted_csrf_token(first, "other-session", key),
-    )
+    try:
+        first = csrf.generate_encrypted_csrf_token(sid, key)
+    except MissingDependencyError as missing:
+        print("skipped:", missing)
+    else:
+        second = csrf.generate_encrypted_csrf_token(sid, key)
+        print("two tokens differ:    ", first != second)
+        print("readable issue time:  ", csrf.extract_csrf_token_info(first).issued_at)
+        print(
+            "valid for the session:",
+            csrf.validate_encrypted_csrf_token(first, sid, key),
+        )
+        print(
+            "valid for another:    ",
+            csrf.validate_encrypted_csrf_token(first, "other-session", key),
+        )
 
     print("\n== junk is just invalid, never an error")
     for junk in (None, b"bytes", 42, "", "x" * 1_000_000):
